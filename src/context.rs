@@ -1,0 +1,149 @@
+//! What the current thread is doing for boundpool: which pool it works for, the stack of jobs it is
+//! running (a waiter that runs the job it waits on nests a job inside another), and which of those
+//! jobs are suspended in a boundpool wait.
+//!
+//! `wait_idle` needs the last two: it must not wait for the jobs beneath it on its own stack, nor
+//! for jobs suspended in a boundpool wait (two workers in `wait_idle` would otherwise wait for each
+//! other forever). Caller-runs and "drop the pool on its own thread" need the first.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+
+use crate::shared::Shared;
+
+/// One job this thread is running.
+struct Frame {
+    /// The pool the job belongs to; `None` for the pool this thread is a worker of (saves an
+    /// `Arc` clone, that is a shared-cache-line increment, per job on the hot path).
+    pool: Option<Arc<Shared>>,
+    /// The idle epoch parity the job was accepted in.
+    parity: usize,
+    /// Whether a [`Suspension`] further down this thread's call stack counts it as suspended.
+    suspended: bool,
+}
+
+thread_local! {
+    /// `Arc::as_ptr` of the pool this thread is a worker of (0: none), and the worker's index.
+    static WORKER: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// The pool this thread is a worker of, for frames whose `pool` is `None`.
+    static WORKER_POOL: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+    /// The jobs this thread is running, innermost last.
+    static STACK: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
+}
+
+fn addr(shared: &Shared) -> usize {
+    shared as *const Shared as usize
+}
+
+/// Marks this thread as worker `index` of `shared` until [`leave_worker`].
+pub(crate) fn enter_worker(shared: &Arc<Shared>, index: usize) {
+    WORKER.with(|w| w.set((addr(shared), index)));
+    WORKER_POOL.with(|p| *p.borrow_mut() = Some(Arc::clone(shared)));
+}
+
+/// Undoes [`enter_worker`] (so the thread-local no longer keeps the pool's state alive).
+pub(crate) fn leave_worker() {
+    WORKER.with(|w| w.set((0, 0)));
+    let pool = WORKER_POOL.with(|p| p.borrow_mut().take());
+    drop(pool);
+}
+
+/// The index of this thread among `shared`'s workers, if it is one of them.
+#[inline]
+pub(crate) fn worker_index(shared: &Shared) -> Option<usize> {
+    let (pool, index) = WORKER.with(Cell::get);
+    (pool == addr(shared)).then_some(index)
+}
+
+/// Whether this thread is one of `shared`'s workers or is running one of its jobs: there, blocking
+/// on the pool (a full queue, joining its workers) could wait for this very thread.
+pub(crate) fn in_pool(shared: &Shared) -> bool {
+    if worker_index(shared).is_some() {
+        return true;
+    }
+    let me = addr(shared);
+    STACK.with(|s| {
+        s.borrow()
+            .iter()
+            .any(|f| f.pool.as_deref().map(addr) == Some(me))
+    })
+}
+
+/// Records that this thread starts running a job of `shared` accepted with `parity`.
+#[inline]
+pub(crate) fn push(shared: &Arc<Shared>, parity: usize) {
+    let pool = if worker_index(shared).is_some() {
+        None
+    } else {
+        Some(Arc::clone(shared))
+    };
+    STACK.with(|s| {
+        s.borrow_mut().push(Frame {
+            pool,
+            parity,
+            suspended: false,
+        })
+    });
+}
+
+/// Records that the innermost job of this thread has finished.
+#[inline]
+pub(crate) fn pop() {
+    let frame = STACK.with(|s| s.borrow_mut().pop());
+    drop(frame);
+}
+
+/// While alive, the jobs on this thread's stack count as suspended in a boundpool wait.
+///
+/// Created by every blocking wait (`join`, a scope's end, `Map::next`, `wait_idle`). Frames that
+/// an outer suspension already counts are left alone, so nothing is counted twice.
+pub(crate) struct Suspension {
+    /// The frames this suspension marked: their index on the stack, pool and parity.
+    marked: Vec<(usize, Arc<Shared>, usize)>,
+}
+
+impl Suspension {
+    /// Suspends every not-yet-suspended job on this thread's stack.
+    pub(crate) fn new() -> Suspension {
+        let mut marked = Vec::new();
+        STACK.with(|s| {
+            let mut stack = s.borrow_mut();
+            if stack.is_empty() {
+                return;
+            }
+            let worker_pool = WORKER_POOL.with(|p| p.borrow().clone());
+            for (i, frame) in stack.iter_mut().enumerate() {
+                if frame.suspended {
+                    continue;
+                }
+                let pool = match (&frame.pool, &worker_pool) {
+                    (Some(pool), _) | (None, Some(pool)) => Arc::clone(pool),
+                    (None, None) => continue, // unreachable: a `None` frame is a worker's
+                };
+                frame.suspended = true;
+                marked.push((i, pool, frame.parity));
+            }
+        });
+        // Counted outside the thread-local borrow: notifying takes the pools' idle locks.
+        for (_, pool, parity) in &marked {
+            pool.suspend(*parity);
+        }
+        Suspension { marked }
+    }
+}
+
+impl Drop for Suspension {
+    fn drop(&mut self) {
+        STACK.with(|s| {
+            let mut stack = s.borrow_mut();
+            for (i, _, _) in &self.marked {
+                if let Some(frame) = stack.get_mut(*i) {
+                    frame.suspended = false;
+                }
+            }
+        });
+        for (_, pool, parity) in &self.marked {
+            pool.resume(*parity);
+        }
+    }
+}

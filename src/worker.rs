@@ -1,0 +1,33 @@
+//! The worker loop: receive from the pool's own clone of the queue's receiver (no lock on the
+//! receive path), wake parked producers at the low-water mark, run the job under `catch_unwind`
+//! with per-worker counters, run the hooks, and exit when the queue is closed and drained (or at
+//! once after `shutdown_now`).
+
+use std::sync::Arc;
+
+use crossbeam_channel::{Receiver, Sender};
+
+use crate::context;
+use crate::job::Envelope;
+use crate::shared::Shared;
+
+/// The body of worker thread `index`.
+///
+/// `alive` is never sent on: its sender is dropped as the very last thing the thread does, so the
+/// pool learns that every worker has exited when its receiver reports disconnection (this is how
+/// `shutdown_timeout` waits with a deadline and without polling).
+pub(crate) fn run(shared: Arc<Shared>, index: usize, rx: Receiver<Envelope>, alive: Sender<()>) {
+    context::enter_worker(&shared, index);
+    shared.run_hook(true);
+    while !shared.stop_now() {
+        let Ok(envelope) = rx.recv() else {
+            break; // closed and drained: shutdown
+        };
+        shared.after_dequeue();
+        shared.run_envelope(envelope);
+    }
+    shared.run_hook(false);
+    context::leave_worker();
+    drop(shared);
+    drop(alive);
+}
