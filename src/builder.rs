@@ -192,7 +192,10 @@ impl Builder {
                 builder = builder.stack_size(bytes);
             }
             let (shared, rx, alive) = (Arc::clone(&shared), rx.clone(), alive_tx.clone());
-            match spawn(builder, Box::new(move || worker::run(shared, index, rx, alive))) {
+            match spawn(
+                builder,
+                Box::new(move || worker::run(shared, index, rx, alive)),
+            ) {
                 Ok(handle) => threads.push(handle),
                 Err(error) => {
                     drop(tx); // closes the queue: the started workers exit

@@ -192,17 +192,13 @@ where
         inner.waiting -= 1;
         done
     }
-
 }
 
 impl<F, R> Slot<F, R> {
     /// Moves whatever the slot still holds out (for a scoped job's drop: its closure, captures and
     /// unjoined result must be gone before the scope's count drops).
     pub(crate) fn take_state(&mut self) -> State<F, R> {
-        let inner = self
-            .inner
-            .get_mut()
-            .unwrap_or_else(PoisonError::into_inner);
+        let inner = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
         std::mem::replace(&mut inner.state, State::Taken)
     }
 }

@@ -326,7 +326,10 @@ impl WorkerPool {
         R: Send + 'static,
     {
         let slot = Arc::new(Slot::new(job, Arc::clone(&self.shared)));
-        match self.shared.try_send(self.sender(), Work::Shared(slot.clone())) {
+        match self
+            .shared
+            .try_send(self.sender(), Work::Shared(slot.clone()))
+        {
             Ok(()) => Ok(JobHandle::new(slot)),
             Err(work) => {
                 drop(work);

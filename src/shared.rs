@@ -144,7 +144,11 @@ impl Running<'_> {
     pub(crate) fn finish(self, panicked: bool) {
         context::pop();
         if panicked {
-            bump(&self.counters.panicked, self.single_writer, Ordering::Release);
+            bump(
+                &self.counters.panicked,
+                self.single_writer,
+                Ordering::Release,
+            );
         }
         // SeqCst pairs with `wait_idle` announcing itself in `idle_waiters` and then reading the
         // counters: either it sees this increment or this thread sees it waiting.
