@@ -159,11 +159,9 @@ impl<F, R> Drop for ScopedTask<'_, F, R> {
         let unjoined_panic = match self.slot.take_state() {
             State::Done(Err(JobError::Panicked(p))) => Some(p.into_inner()),
             // A closure that never ran (and its captures), an unjoined value: dropped here,
-            // while the scope still waits for this job.
-            other => {
-                drop(other);
-                None
-            }
+            // while the scope still waits for this job. A panicking `Drop` must not skip the
+            // decrement below (the scope would wait forever): it becomes the scope's panic.
+            other => panic::catch_unwind(AssertUnwindSafe(|| drop(other))).err(),
         };
         self.scope.complete(unjoined_panic);
     }

@@ -267,7 +267,7 @@ impl Shared {
     }
 
     /// Hands a fire-and-forget job's panic to the handler, if any; a panicking handler is caught.
-    fn handle_panic(&self, payload: Box<dyn Any + Send>) {
+    pub(crate) fn handle_panic(&self, payload: Box<dyn Any + Send>) {
         if let Some(handler) = &self.panic_handler {
             let _ = panic::catch_unwind(AssertUnwindSafe(|| handler(payload)));
         }

@@ -3,6 +3,7 @@
 //! with per-worker counters, run the hooks, and exit when the queue is closed and drained (or at
 //! once after `shutdown_now`).
 
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -24,7 +25,14 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, rx: Receiver<Envelope>, ali
             break; // closed and drained: shutdown
         };
         shared.after_dequeue();
-        shared.run_envelope(envelope);
+        // Jobs catch their own panics; this catches what runs after them on this thread: the
+        // drop of a detached job's result (the worker may hold the last reference), whose
+        // `Drop` may panic. Free when nothing panics.
+        if let Err(payload) =
+            panic::catch_unwind(AssertUnwindSafe(|| shared.run_envelope(envelope)))
+        {
+            shared.handle_panic(payload);
+        }
     }
     shared.run_hook(false);
     context::leave_worker();
