@@ -37,6 +37,25 @@ struct ScopeInner {
     panic: Option<Box<dyn Any + Send>>,
 }
 
+impl ScopeInner {
+    /// Forgets the jobs that are no longer queued. Returns the references it had to take to
+    /// look: the caller drops them after releasing the lock (the last one destroys its job,
+    /// and a job's destruction takes the lock).
+    fn prune(&mut self) -> Vec<Arc<dyn SharedTask>> {
+        let mut upgraded = Vec::with_capacity(self.queued.len());
+        self.queued.retain(|weak| match weak.upgrade() {
+            Some(task) => {
+                let keep = task.is_queued();
+                upgraded.push(task);
+                keep
+            }
+            None => false,
+        });
+        self.pruned_len = self.queued.len();
+        upgraded
+    }
+}
+
 impl ScopeState {
     fn new() -> ScopeState {
         ScopeState {
@@ -69,14 +88,15 @@ impl ScopeState {
     /// Remembers a job that was just created, so the waiter can run it if it is still queued.
     fn track(&self, task: Weak<dyn SharedTask>) {
         let mut inner = lock(&self.inner);
+        let mut upgraded = Vec::new();
         if inner.queued.len() >= 2 * inner.pruned_len.max(32) {
-            inner
-                .queued
-                .retain(|t| t.upgrade().is_some_and(|t| t.is_queued()));
-            inner.pruned_len = inner.queued.len();
+            upgraded = inner.prune();
         }
         inner.queued.push(task);
         self.changed(&mut inner);
+        drop(inner);
+        // Only now: dropping the last reference to a job destroys it, which takes this lock.
+        drop(upgraded);
     }
 
     /// Counts a job as destroyed, keeping the first unjoined panic. Touches only this
@@ -119,10 +139,13 @@ impl ScopeState {
             // Dropping the last reference destroys a job, which locks the state: not held here.
             drop(candidates);
             inner = lock(&self.inner);
-            inner
-                .queued
-                .retain(|t| t.upgrade().is_some_and(|t| t.is_queued()));
-            inner.pruned_len = inner.queued.len();
+            let upgraded = inner.prune();
+            if !upgraded.is_empty() {
+                // Dropping the last reference to a job takes this lock: drop them unlocked.
+                drop(inner);
+                drop(upgraded);
+                inner = lock(&self.inner);
+            }
             if ran || inner.pending == 0 || inner.changes != seen {
                 continue;
             }
