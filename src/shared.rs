@@ -347,7 +347,10 @@ impl Shared {
                 }
                 continue;
             }
-            if !self.spin_until_not_full(tx, deadline) {
+            // Resume only once the queue has drained to the low-water mark, spinning briefly
+            // first: a producer that resumed at the first free slot would fail again at the
+            // next job, waking once per job and burning a core the workers need.
+            if !self.spin_until_low(tx, deadline) {
                 self.park(tx, deadline);
             }
             if deadline.is_some_and(|d| Instant::now() >= d) && tx.is_full() {
@@ -386,13 +389,13 @@ impl Shared {
         }
     }
 
-    /// Spins briefly for room in the queue; true if there is room.
-    fn spin_until_not_full(&self, tx: &Sender<Envelope>, deadline: Option<Instant>) -> bool {
+    /// Spins briefly for the queue to drain to the low-water mark; true if it did.
+    fn spin_until_low(&self, tx: &Sender<Envelope>, deadline: Option<Instant>) -> bool {
         let start = Instant::now();
         let end = deadline.map_or(start + SPIN, |d| d.min(start + SPIN));
         let mut i = 0u32;
         loop {
-            if !tx.is_full() {
+            if tx.len() <= self.low_water {
                 return true;
             }
             for _ in 0..(1 << i.min(6)) {
@@ -400,7 +403,7 @@ impl Shared {
             }
             i += 1;
             if Instant::now() >= end {
-                return !tx.is_full();
+                return tx.len() <= self.low_water;
             }
         }
     }
