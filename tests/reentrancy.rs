@@ -139,7 +139,7 @@ fn wait_idle_in_a_job_with_a_feeder_running() {
             let (p, stop) = (Arc::clone(&pool), Arc::clone(&stop));
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
-                    p.submit(|| std::thread::yield_now());
+                    p.submit(std::thread::yield_now);
                 }
             })
         };
