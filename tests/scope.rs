@@ -163,7 +163,7 @@ fn an_unjoined_panic_makes_scope_panic_after_all_jobs_finished() {
 fn scope_returns_the_body_value_and_works_with_capacity_zero() {
     with_timeout("scope at capacity 0", || {
         let pool = WorkerPool::new(1, 0);
-        let v = vec![1, 2, 3];
+        let v = [1, 2, 3];
         let n = pool.scope(|s| {
             let h = s.spawn(|| v.iter().sum::<i32>());
             h.join().unwrap() * 2
