@@ -22,9 +22,17 @@ struct Frame {
     suspended: bool,
 }
 
+/// `WORKER_JOB` when the worker is not running a job of its own.
+const NO_JOB: u8 = u8::MAX;
+/// `WORKER_JOB` flag: a [`Suspension`] counts the worker's job as suspended.
+const SUSPENDED: u8 = 2;
+
 thread_local! {
     /// `Arc::as_ptr` of the pool this thread is a worker of (0: none), and the worker's index.
     static WORKER: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
+    /// The bottom frame of a worker: the job its loop is running (parity, plus `SUSPENDED`), or
+    /// `NO_JOB`. A `Cell`, not a `STACK` entry: it is set and cleared once per job on the hot path.
+    static WORKER_JOB: Cell<u8> = const { Cell::new(NO_JOB) };
     /// The pool this thread is a worker of, for frames whose `pool` is `None`.
     static WORKER_POOL: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
     /// The jobs this thread is running, innermost last.
@@ -69,10 +77,24 @@ pub(crate) fn in_pool(shared: &Shared) -> bool {
     })
 }
 
+/// Where [`push`] recorded a job, for the matching [`pop`].
+#[derive(Clone, Copy)]
+pub(crate) enum FrameSlot {
+    /// The worker's own loop-level job (`WORKER_JOB`).
+    Worker,
+    /// A nested job (`STACK`).
+    Stack,
+}
+
 /// Records that this thread starts running a job of `shared` accepted with `parity`.
 #[inline]
-pub(crate) fn push(shared: &Arc<Shared>, parity: usize) {
-    let pool = if worker_index(shared).is_some() {
+pub(crate) fn push(shared: &Arc<Shared>, parity: usize) -> FrameSlot {
+    let own_worker = worker_index(shared).is_some();
+    if own_worker && WORKER_JOB.with(Cell::get) == NO_JOB {
+        WORKER_JOB.with(|w| w.set(parity as u8));
+        return FrameSlot::Worker;
+    }
+    let pool = if own_worker {
         None
     } else {
         Some(Arc::clone(shared))
@@ -84,13 +106,19 @@ pub(crate) fn push(shared: &Arc<Shared>, parity: usize) {
             suspended: false,
         })
     });
+    FrameSlot::Stack
 }
 
 /// Records that the innermost job of this thread has finished.
 #[inline]
-pub(crate) fn pop() {
-    let frame = STACK.with(|s| s.borrow_mut().pop());
-    drop(frame);
+pub(crate) fn pop(slot: FrameSlot) {
+    match slot {
+        FrameSlot::Worker => WORKER_JOB.with(|w| w.set(NO_JOB)),
+        FrameSlot::Stack => {
+            let frame = STACK.with(|s| s.borrow_mut().pop());
+            drop(frame);
+        }
+    }
 }
 
 /// While alive, the jobs on this thread's stack count as suspended in a boundpool wait.
@@ -100,12 +128,22 @@ pub(crate) fn pop() {
 pub(crate) struct Suspension {
     /// The frames this suspension marked: their index on the stack, pool and parity.
     marked: Vec<(usize, Arc<Shared>, usize)>,
+    /// The worker's own job, if this suspension marked it: its pool and parity.
+    worker_job: Option<(Arc<Shared>, usize)>,
 }
 
 impl Suspension {
     /// Suspends every not-yet-suspended job on this thread's stack.
     pub(crate) fn new() -> Suspension {
         let mut marked = Vec::new();
+        let mut worker_job = None;
+        let job = WORKER_JOB.with(Cell::get);
+        if job != NO_JOB && job & SUSPENDED == 0 {
+            if let Some(pool) = WORKER_POOL.with(|p| p.borrow().clone()) {
+                WORKER_JOB.with(|w| w.set(job | SUSPENDED));
+                worker_job = Some((pool, usize::from(job)));
+            }
+        }
         STACK.with(|s| {
             let mut stack = s.borrow_mut();
             if stack.is_empty() {
@@ -125,10 +163,13 @@ impl Suspension {
             }
         });
         // Counted outside the thread-local borrow: notifying takes the pools' idle locks.
+        if let Some((pool, parity)) = &worker_job {
+            pool.suspend(*parity);
+        }
         for (_, pool, parity) in &marked {
             pool.suspend(*parity);
         }
-        Suspension { marked }
+        Suspension { marked, worker_job }
     }
 }
 
@@ -143,6 +184,10 @@ impl Drop for Suspension {
             }
         });
         for (_, pool, parity) in &self.marked {
+            pool.resume(*parity);
+        }
+        if let Some((pool, parity)) = &self.worker_job {
+            WORKER_JOB.with(|w| w.set(*parity as u8));
             pool.resume(*parity);
         }
     }

@@ -137,12 +137,13 @@ pub(crate) struct Running<'a> {
     counters: &'a Counters,
     single_writer: bool,
     parity: usize,
+    frame: context::FrameSlot,
 }
 
 impl Running<'_> {
     /// Counts the job as finished, wakes `wait_idle` waiters, and pops its frame.
     pub(crate) fn finish(self, panicked: bool) {
-        context::pop();
+        context::pop(self.frame);
         if panicked {
             bump(
                 &self.counters.panicked,
@@ -219,12 +220,13 @@ impl Shared {
             None => (&self.other.0, false),
         };
         bump(&counters.started, single_writer, Ordering::Release);
-        context::push(self, parity);
+        let frame = context::push(self, parity);
         Running {
             shared: self,
             counters,
             single_writer,
             parity,
+            frame,
         }
     }
 
