@@ -13,7 +13,7 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 
 use crate::context::Suspension;
 use crate::job::{Awaitable, JobError, SharedTask, Slot, State, Work};
-use crate::shared::lock;
+use crate::shared::{drop_catching, drop_quietly, lock};
 use crate::WorkerPool;
 
 /// A scope's bookkeeping, shared (by `Arc`, never by borrow) with each of its jobs.
@@ -113,7 +113,7 @@ impl ScopeState {
         inner.pending -= 1;
         self.changed(&mut inner);
         drop(inner);
-        drop(dropped);
+        drop_quietly(dropped);
     }
 
     /// Returns once every job of the scope has been destroyed, running still-queued ones on
@@ -182,9 +182,10 @@ impl<F, R> Drop for ScopedTask<'_, F, R> {
         let unjoined_panic = match self.slot.take_state() {
             State::Done(Err(JobError::Panicked(p))) => Some(p.into_inner()),
             // A closure that never ran (and its captures), an unjoined value: dropped here,
-            // while the scope still waits for this job. A panicking `Drop` must not skip the
-            // decrement below (the scope would wait forever): it becomes the scope's panic.
-            other => panic::catch_unwind(AssertUnwindSafe(|| drop(other))).err(),
+            // while the scope still waits for this job. A panic in their `Drop` is caught (it
+            // must not skip the decrement below, which the scope waits for) and re-raised by
+            // the scope like a job's panic.
+            other => drop_catching(other),
         };
         self.scope.complete(unjoined_panic);
     }

@@ -48,6 +48,24 @@ pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Drops `value`, catching a panic in its `Drop`: boundpool drops user values (results nobody
+/// joined, panic payloads) on its own threads, and such a panic must never unwind through a
+/// worker (it would kill it) nor skip the bookkeeping after the drop. Returns the panic's payload,
+/// if any, for callers that report it.
+pub(crate) fn drop_catching<T>(value: T) -> Option<Box<dyn Any + Send>> {
+    panic::catch_unwind(AssertUnwindSafe(move || drop(value))).err()
+}
+
+/// [`drop_catching`], discarding the panic. Should the payload's own `Drop` panic as well, it is
+/// leaked rather than allowed to unwind.
+pub(crate) fn drop_quietly<T>(value: T) {
+    if let Some(payload) = drop_catching(value) {
+        if let Some(again) = drop_catching(payload) {
+            std::mem::forget(again);
+        }
+    }
+}
+
 /// Aligns its content to 128 bytes (two cache lines: x86 prefetches pairs) so that counters
 /// written by different threads never share a line.
 #[repr(align(128))]
@@ -250,7 +268,11 @@ impl Shared {
         match envelope.work {
             Work::Plain(job) => self.run_plain(job, envelope.parity),
             // The slot knows its parity and does its own accounting (a waiter may have run it).
-            Work::Shared(task) => task.run(),
+            Work::Shared(task) => {
+                task.run();
+                // If the handle is gone, this drops the result: a panic there stays here.
+                drop_quietly(task);
+            }
         }
     }
 
@@ -269,9 +291,15 @@ impl Shared {
     }
 
     /// Hands a fire-and-forget job's panic to the handler, if any; a panicking handler is caught.
-    pub(crate) fn handle_panic(&self, payload: Box<dyn Any + Send>) {
-        if let Some(handler) = &self.panic_handler {
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| handler(payload)));
+    fn handle_panic(&self, payload: Box<dyn Any + Send>) {
+        match &self.panic_handler {
+            Some(handler) => {
+                if let Err(again) = panic::catch_unwind(AssertUnwindSafe(|| handler(payload))) {
+                    drop_quietly(again);
+                }
+            }
+            // The payload is user data: its `Drop` may panic.
+            None => drop_quietly(payload),
         }
     }
 
@@ -283,7 +311,9 @@ impl Shared {
             &self.on_thread_stop
         };
         if let Some(hook) = hook {
-            let _ = panic::catch_unwind(AssertUnwindSafe(|| hook()));
+            if let Err(payload) = panic::catch_unwind(AssertUnwindSafe(|| hook())) {
+                drop_quietly(payload);
+            }
         }
     }
 

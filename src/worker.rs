@@ -3,7 +3,6 @@
 //! with per-worker counters, run the hooks, and exit when the queue is closed and drained (or at
 //! once after `shutdown_now`).
 
-use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 
 use crossbeam_channel::{Receiver, Sender};
@@ -25,14 +24,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, rx: Receiver<Envelope>, ali
             break; // closed and drained: shutdown
         };
         shared.after_dequeue();
-        // Jobs catch their own panics; this catches what runs after them on this thread: the
-        // drop of a detached job's result (the worker may hold the last reference), whose
-        // `Drop` may panic. Free when nothing panics.
-        if let Err(payload) =
-            panic::catch_unwind(AssertUnwindSafe(|| shared.run_envelope(envelope)))
-        {
-            shared.handle_panic(payload);
-        }
+        // Every user panic (the job's, a result's or a payload's `Drop`) is caught inside.
+        shared.run_envelope(envelope);
     }
     shared.run_hook(false);
     context::leave_worker();
