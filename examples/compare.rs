@@ -131,7 +131,7 @@ fn main() {
         machine()
     );
     println!("| workload | {} |", POOLS.join(" | "));
-    println!("|---|{}|", "---|".repeat(POOLS.len()));
+    println!("|---|{}", "---|".repeat(POOLS.len()));
 
     // tiny: 100,000 jobs of one relaxed add; ns per job.
     const TINY: usize = 100_000;
