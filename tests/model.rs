@@ -58,10 +58,10 @@ enum End {
 fn op() -> impl Strategy<Value = Op> {
     let panics = prop::bool::weighted(0.2);
     prop_oneof![
-        4 => panics.clone().prop_map(|panics| Op::Submit { panics }),
-        3 => panics.clone().prop_map(|panics| Op::TrySubmit { panics }),
-        2 => (panics.clone(), 0u64..2000).prop_map(|(panics, micros)| Op::SubmitTimeout { panics, micros }),
-        3 => panics.clone().prop_map(|panics| Op::Spawn { panics }),
+        4 => panics.prop_map(|panics| Op::Submit { panics }),
+        3 => panics.prop_map(|panics| Op::TrySubmit { panics }),
+        2 => (panics, 0u64..2000).prop_map(|(panics, micros)| Op::SubmitTimeout { panics, micros }),
+        3 => panics.prop_map(|panics| Op::Spawn { panics }),
         2 => panics.prop_map(|panics| Op::SpawnJoin { panics }),
         1 => Just(Op::WaitIdle),
         1 => Just(Op::Stats),
