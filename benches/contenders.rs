@@ -11,78 +11,68 @@ use std::thread::JoinHandle;
 /// A job as the hand-written pools carry it.
 pub type Job = Box<dyn FnOnce() + Send>;
 
-/// The physical floor of this design: a bounded crossbeam channel and N receiving threads,
-/// with no bookkeeping at all.
-pub struct Floor {
-    tx: Option<crossbeam_channel::Sender<Job>>,
+/// A hand-rolled pool: a job sender and the threads that receive. Dropping it closes the
+/// channel and joins the threads.
+pub struct HandRolled<S> {
+    tx: Option<S>,
     threads: Vec<JoinHandle<()>>,
 }
 
-impl Floor {
-    pub fn new(workers: usize, capacity: usize) -> Floor {
-        let (tx, rx) = crossbeam_channel::bounded::<Job>(capacity);
-        let threads = (0..workers)
-            .map(|_| {
-                let rx = rx.clone();
-                std::thread::spawn(move || {
-                    for job in rx {
-                        job();
-                    }
-                })
-            })
-            .collect();
-        Floor {
+impl<S> HandRolled<S> {
+    fn new(tx: S, workers: usize, body: impl Fn() -> Box<dyn FnOnce() + Send>) -> Self {
+        let threads = (0..workers).map(|_| std::thread::spawn(body())).collect();
+        HandRolled {
             tx: Some(tx),
             threads,
         }
     }
+
+    fn sender(&self) -> &S {
+        self.tx.as_ref().expect("open until dropped")
+    }
 }
 
-impl Drop for Floor {
+impl<S> Drop for HandRolled<S> {
     fn drop(&mut self) {
         self.tx.take();
         for t in self.threads.drain(..) {
             let _ = t.join();
         }
     }
+}
+
+/// The physical floor of this design: a bounded crossbeam channel and N receiving threads,
+/// with no bookkeeping at all.
+pub type Floor = HandRolled<crossbeam_channel::Sender<Job>>;
+
+fn floor(workers: usize, capacity: usize) -> Floor {
+    let (tx, rx) = crossbeam_channel::bounded::<Job>(capacity);
+    HandRolled::new(tx, workers, || {
+        let rx = rx.clone();
+        Box::new(move || {
+            for job in rx {
+                job();
+            }
+        })
+    })
 }
 
 /// The textbook pool boundpool replaces: `sync_channel` + `Arc<Mutex<Receiver>>`.
-pub struct Textbook {
-    tx: Option<mpsc::SyncSender<Job>>,
-    threads: Vec<JoinHandle<()>>,
-}
+pub type Textbook = HandRolled<mpsc::SyncSender<Job>>;
 
-impl Textbook {
-    pub fn new(workers: usize, capacity: usize) -> Textbook {
-        let (tx, rx) = mpsc::sync_channel::<Job>(capacity);
-        let rx = Arc::new(Mutex::new(rx));
-        let threads = (0..workers)
-            .map(|_| {
-                let rx = Arc::clone(&rx);
-                std::thread::spawn(move || loop {
-                    let job = rx.lock().unwrap().recv();
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => break,
-                    }
-                })
-            })
-            .collect();
-        Textbook {
-            tx: Some(tx),
-            threads,
-        }
-    }
-}
-
-impl Drop for Textbook {
-    fn drop(&mut self) {
-        self.tx.take();
-        for t in self.threads.drain(..) {
-            let _ = t.join();
-        }
-    }
+fn textbook(workers: usize, capacity: usize) -> Textbook {
+    let (tx, rx) = mpsc::sync_channel::<Job>(capacity);
+    let rx = Arc::new(Mutex::new(rx));
+    HandRolled::new(tx, workers, || {
+        let rx = Arc::clone(&rx);
+        Box::new(move || loop {
+            let job = rx.lock().unwrap().recv();
+            match job {
+                Ok(job) => job(),
+                Err(_) => break,
+            }
+        })
+    })
 }
 
 /// Every contender.
@@ -103,8 +93,8 @@ impl Contender {
     /// The contender called `name`, with `workers` threads and (where bounded) `capacity`.
     pub fn new(name: &str, workers: usize, capacity: usize) -> Contender {
         match name {
-            "floor" => Contender::Floor(Floor::new(workers, capacity)),
-            "textbook" => Contender::Textbook(Textbook::new(workers, capacity)),
+            "floor" => Contender::Floor(floor(workers, capacity)),
+            "textbook" => Contender::Textbook(textbook(workers, capacity)),
             "threadpool" => Contender::ThreadPool(threadpool::ThreadPool::new(workers)),
             "rayon" => Contender::Rayon(
                 rayon::ThreadPoolBuilder::new()
@@ -122,8 +112,8 @@ impl Contender {
     #[inline]
     pub fn execute<F: FnOnce() + Send + 'static>(&self, job: F) {
         match self {
-            Contender::Floor(p) => p.tx.as_ref().unwrap().send(Box::new(job)).unwrap(),
-            Contender::Textbook(p) => p.tx.as_ref().unwrap().send(Box::new(job)).unwrap(),
+            Contender::Floor(p) => p.sender().send(Box::new(job)).unwrap(),
+            Contender::Textbook(p) => p.sender().send(Box::new(job)).unwrap(),
             Contender::ThreadPool(p) => p.execute(job),
             Contender::Rayon(p) => p.spawn(job),
             Contender::Boundpool(p) => p.submit(job),

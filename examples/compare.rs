@@ -43,6 +43,22 @@ fn interleaved(
     samples.into_iter().map(median).collect()
 }
 
+/// Times `run` (which runs `jobs` jobs) on every pool of shape `(workers, capacity)`,
+/// interleaved, and prints the row of nanoseconds per job with ratios to the floor.
+fn ns_per_job_row(
+    label: &str,
+    (workers, capacity): (usize, usize),
+    jobs: usize,
+    run: impl Fn(&Contender),
+) {
+    let stats = interleaved(workers, capacity, |pool| {
+        let t = Instant::now();
+        run(pool);
+        t.elapsed().as_nanos() as f64 / jobs as f64
+    });
+    print_ratio_row(label, &stats, "ns");
+}
+
 fn print_ratio_row(label: &str, stats: &[(f64, f64, f64)], unit: &str) {
     let floor = stats[0].0;
     let cells: Vec<String> = stats
@@ -136,38 +152,30 @@ fn main() {
     // tiny: 100,000 jobs of one relaxed add; ns per job.
     const TINY: usize = 100_000;
     for (workers, capacity) in [(2, 4), (2, 1024), (4, 8), (4, 1024)] {
-        let stats = interleaved(workers, capacity, |pool| {
-            let t = Instant::now();
-            run_tiny(pool, TINY);
-            t.elapsed().as_nanos() as f64 / TINY as f64
-        });
-        print_ratio_row(
+        ns_per_job_row(
             &format!("tiny, {workers} workers, capacity {capacity} (ns/job)"),
-            &stats,
-            "ns",
+            (workers, capacity),
+            TINY,
+            |pool| run_tiny(pool, TINY),
         );
     }
 
     // results: 10,000 jobs returning u64, joined and summed by the caller.
     const RESULTS: u64 = 10_000;
-    let stats = interleaved(2, 64, |pool| {
-        let t = Instant::now();
-        assert_eq!(run_results(pool, RESULTS), 3 * RESULTS * (RESULTS - 1) / 2);
-        t.elapsed().as_nanos() as f64 / RESULTS as f64
-    });
-    print_ratio_row("results: spawn + join, 2 workers (ns/job)", &stats, "ns");
+    ns_per_job_row(
+        "results: spawn + join, 2 workers (ns/job)",
+        (2, 64),
+        RESULTS as usize,
+        |pool| assert_eq!(run_results(pool, RESULTS), 3 * RESULTS * (RESULTS - 1) / 2),
+    );
 
     // contended: 4 producers vs 1, 100,000 tiny jobs, 2 workers, capacity 64: ns per job.
     for producers in [1, 4] {
-        let stats = interleaved(2, 64, |pool| {
-            let t = Instant::now();
-            run_contended(pool, producers, TINY);
-            t.elapsed().as_nanos() as f64 / TINY as f64
-        });
-        print_ratio_row(
+        ns_per_job_row(
             &format!("contended, {producers} producer(s) (ns/job)"),
-            &stats,
-            "ns",
+            (2, 64),
+            TINY,
+            |pool| run_contended(pool, producers, TINY),
         );
     }
 
