@@ -25,8 +25,9 @@ struct ScopeState {
 struct ScopeInner {
     /// Jobs created and not yet destroyed.
     pending: usize,
-    /// Jobs that may still be queued, oldest first, for the waiter to run itself.
-    queued: Vec<Weak<dyn SharedTask>>,
+    /// The queue entries of jobs that may still be queued, oldest first: the waiter runs
+    /// those jobs itself and empties the entries.
+    queued: Vec<Weak<QueueEntry>>,
     /// `queued.len()` after the last pruning (pruning again at twice that keeps it amortised).
     pruned_len: usize,
     /// Bumped by every job created or destroyed, so the waiter never sleeps through a change.
@@ -38,21 +39,12 @@ struct ScopeInner {
 }
 
 impl ScopeInner {
-    /// Forgets the jobs that are no longer queued. Returns the references it had to take to
-    /// look: the caller drops them after releasing the lock (the last one destroys its job,
-    /// and a job's destruction takes the lock).
-    fn prune(&mut self) -> Vec<Arc<dyn SharedTask>> {
-        let mut upgraded = Vec::with_capacity(self.queued.len());
-        self.queued.retain(|weak| match weak.upgrade() {
-            Some(task) => {
-                let keep = task.is_queued();
-                upgraded.push(task);
-                keep
-            }
-            None => false,
-        });
+    /// Forgets the entries the queue has let go of. It never upgrades one: a temporary `Arc`
+    /// that turned out to be the last would destroy its job here, and a job's destruction takes
+    /// the lock the caller holds.
+    fn prune(&mut self) {
+        self.queued.retain(|entry| entry.strong_count() > 0);
         self.pruned_len = self.queued.len();
-        upgraded
     }
 }
 
@@ -86,17 +78,13 @@ impl ScopeState {
     }
 
     /// Remembers a job that was just created, so the waiter can run it if it is still queued.
-    fn track(&self, task: Weak<dyn SharedTask>) {
+    fn track(&self, entry: Weak<QueueEntry>) {
         let mut inner = lock(&self.inner);
-        let mut upgraded = Vec::new();
         if inner.queued.len() >= 2 * inner.pruned_len.max(32) {
-            upgraded = inner.prune();
+            inner.prune();
         }
-        inner.queued.push(task);
+        inner.queued.push(entry);
         self.changed(&mut inner);
-        drop(inner);
-        // Only now: dropping the last reference to a job destroys it, which takes this lock.
-        drop(upgraded);
     }
 
     /// Counts a job as destroyed, keeping the first unjoined panic. Touches only this
@@ -126,26 +114,24 @@ impl ScopeState {
                 return;
             }
             let seen = inner.changes;
-            let candidates: Vec<Arc<dyn SharedTask>> =
+            let candidates: Vec<Arc<QueueEntry>> =
                 inner.queued.iter().filter_map(Weak::upgrade).collect();
             drop(inner);
             let mut ran = false;
-            for task in &candidates {
-                if task.is_queued() {
-                    task.run();
+            for entry in &candidates {
+                // Emptying the entry matters even when the job was claimed elsewhere (by a
+                // `join`): the queue's reference would otherwise keep the job alive, and this
+                // wait waiting, until a worker dequeued the entry, and every worker may be
+                // blocked in a wait like this one.
+                if let Some(task) = entry.take() {
+                    task.run(); // does nothing if the job was claimed already
                     ran = true;
                 }
             }
             // Dropping the last reference destroys a job, which locks the state: not held here.
             drop(candidates);
             inner = lock(&self.inner);
-            let upgraded = inner.prune();
-            if !upgraded.is_empty() {
-                // Dropping the last reference to a job takes this lock: drop them unlocked.
-                drop(inner);
-                drop(upgraded);
-                inner = lock(&self.inner);
-            }
+            inner.prune();
             if ran || inner.pending == 0 || inner.changes != seen {
                 continue;
             }
@@ -163,6 +149,43 @@ impl ScopeState {
                 .unwrap_or_else(PoisonError::into_inner);
             inner.waiting = false;
         }
+    }
+}
+
+/// What the queue holds for a scoped job: a reference to it that the scope's waiter can take
+/// back. Without it, a job claimed by a waiter or a `join` would stay alive in its queue entry
+/// until a worker dequeued it, and a scope waits until its jobs are destroyed.
+struct QueueEntry {
+    task: Mutex<Option<Arc<dyn SharedTask>>>,
+}
+
+impl QueueEntry {
+    /// Takes the job out of the entry, with the queue's reference to it.
+    fn take(&self) -> Option<Arc<dyn SharedTask>> {
+        lock(&self.task).take()
+    }
+}
+
+impl SharedTask for QueueEntry {
+    fn run(&self) {
+        if let Some(task) = self.take() {
+            task.run();
+        }
+    }
+    fn cancel(&self) {
+        if let Some(task) = self.take() {
+            task.cancel();
+        }
+    }
+    fn set_parity(&self, parity: usize) {
+        if let Some(task) = lock(&self.task).as_ref() {
+            task.set_parity(parity);
+        }
+    }
+    fn is_queued(&self) -> bool {
+        lock(&self.task)
+            .as_ref()
+            .is_some_and(|task| task.is_queued())
     }
 }
 
@@ -345,8 +368,11 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         //   borrows), and a job never handed to the queue (its `Arc` is dropped on return).
         //   The queue itself cannot drop the job unrun while the scope lives: it is closed only
         //   when the pool is dropped or shut down, which the scope's borrow of the pool forbids.
-        // - The `Weak` kept in `ScopeState::queued` does not keep the job alive; upgrading it
-        //   after the job is destroyed fails.
+        // - The queue holds the job through a `QueueEntry`, which `wait_all` empties (and drops
+        //   the queue's reference outside every lock), so a queue entry that no worker has
+        //   reached yet cannot keep the job, nor the scope, waiting; a worker that later
+        //   dequeues an emptied entry does nothing. The `Weak` kept in `ScopeState::queued`
+        //   points at the entry and keeps nothing alive.
         // Forgetting a `ScopedJobHandle` leaks the job: the scope then waits forever, which is
         // safe (as with a forgotten `std::thread::ScopedJoinHandle`).
         let erased: Arc<dyn SharedTask + 'static> = unsafe {
@@ -354,8 +380,11 @@ impl<'scope, 'env> Scope<'scope, 'env> {
                 scoped,
             )
         };
-        self.state.track(Arc::downgrade(&erased));
-        self.pool.send_blocking(Work::Shared(erased));
+        let entry = Arc::new(QueueEntry {
+            task: Mutex::new(Some(erased)),
+        });
+        self.state.track(Arc::downgrade(&entry));
+        self.pool.send_blocking(Work::Shared(entry));
         ScopedJobHandle { task }
     }
 }
