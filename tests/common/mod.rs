@@ -38,6 +38,11 @@ impl Gate {
         assert!(!timeout.timed_out(), "{n} jobs never reached the gate");
     }
 
+    /// Whether the gate has been opened.
+    pub fn is_open(&self) -> bool {
+        self.inner.0.lock().unwrap().0
+    }
+
     /// Lets every waiting and future job through.
     pub fn open(&self) {
         let (lock, cv) = &*self.inner;
@@ -76,4 +81,26 @@ pub fn quiet_panics(marker: &'static str) {
             previous(info);
         }
     }));
+}
+
+/// The message of a panic payload (`&str` or `String`), if it has one.
+pub fn panic_message(payload: &(dyn std::any::Any + Send)) -> Option<&str> {
+    payload
+        .downcast_ref::<&'static str>()
+        .copied()
+        .or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
+/// A deterministic hash of `i` (splitmix64), to give each item its own amount of work.
+pub fn mix(i: u64) -> u64 {
+    let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+/// Busy work proportional to `rounds` that the optimiser cannot remove.
+pub fn spin(rounds: u64) -> u64 {
+    let acc = (0..rounds).fold(rounds, |acc, i| mix(acc ^ i));
+    std::hint::black_box(acc)
 }
