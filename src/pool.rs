@@ -90,6 +90,11 @@ pub struct Stats {
     /// The queue's capacity.
     pub capacity: usize,
     /// Jobs accepted and not yet started (never more than `capacity`).
+    ///
+    /// A job that a waiter took out of play to run itself (a `join`, the end of a scope, a
+    /// `map` consumer) counts as started, but its place in the queue stays taken until a worker
+    /// reaches it and skips it. So `queued < capacity` does not promise that the next
+    /// [`try_submit`](WorkerPool::try_submit) finds room.
     pub queued: usize,
     /// Jobs started and not yet finished; a job suspended while its thread helps (runs a job it
     /// waits on) still counts.
