@@ -17,11 +17,21 @@ fn a_thousand_panics_do_not_kill_the_workers() {
         pool.submit(move || panic!("deliberate panic {i}"));
     }
     let threads = Arc::new(Mutex::new(HashSet::new()));
-    for _ in 0..1_000 {
-        let threads = Arc::clone(&threads);
+    // The first two normal jobs wait at a gate until both have arrived: only two live workers
+    // can get them there at once.
+    let gate = common::Gate::new();
+    for i in 0..1_000 {
+        let (threads, g) = (Arc::clone(&threads), gate.clone());
         pool.submit(move || {
             threads.lock().unwrap().insert(std::thread::current().id());
+            if i < 2 {
+                g.wait();
+            }
         });
+        if i == 1 {
+            gate.wait_for_waiters(2);
+            gate.open();
+        }
     }
     let stats = pool.shutdown();
     assert_eq!(stats.panicked, 1_000, "panics counted");

@@ -3,6 +3,7 @@
 mod common;
 
 use boundpool::WorkerPool;
+use common::Gate;
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -45,15 +46,25 @@ fn ten_thousand_jobs_run_on_exactly_the_named_workers() {
         .unwrap();
     let seen = Arc::new(Mutex::new(HashSet::new()));
     let ids = Arc::new(Mutex::new(HashSet::new()));
-    for _ in 0..10_000 {
-        let (seen, ids) = (Arc::clone(&seen), Arc::clone(&ids));
+    // The first `workers` jobs wait at a gate until all of them have arrived: a worker held there
+    // cannot take another, so every worker takes one, whatever the scheduler does.
+    let gate = Gate::new();
+    for i in 0..10_000 {
+        let (seen, ids, g) = (Arc::clone(&seen), Arc::clone(&ids), gate.clone());
         pool.submit(move || {
             let me = std::thread::current();
             seen.lock()
                 .unwrap()
                 .insert(me.name().unwrap_or("").to_owned());
             ids.lock().unwrap().insert(me.id());
+            if i < workers {
+                g.wait();
+            }
         });
+        if i + 1 == workers {
+            gate.wait_for_waiters(workers);
+            gate.open();
+        }
     }
     assert_eq!(pool.shutdown().completed, 10_000, "every job ran");
     let expected: HashSet<String> = (0..workers).map(|i| format!("crew-{i}")).collect();
