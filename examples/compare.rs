@@ -141,6 +141,14 @@ fn main() {
         flood_child(&args[2], args[3].parse().expect("job count"));
         return;
     }
+    // `compare profile <contender> <jobs>`: the tiny workload alone (2 workers, capacity 1024),
+    // for `valgrind --tool=callgrind`, whose instruction counts do not depend on the noise.
+    // Instructions per job = the difference of two job counts' totals over the difference.
+    if args.len() == 4 && args[1] == "profile" {
+        let pool = Contender::new(&args[2], 2, 1024);
+        run_tiny(&pool, args[3].parse().expect("job count"));
+        return;
+    }
     let started = Instant::now();
     println!(
         "Machine: {}; median of {ROUNDS} interleaved rounds (min–max), ratio to the floor.\n",

@@ -86,10 +86,10 @@ pub(crate) enum FrameSlot {
     Stack,
 }
 
-/// Records that this thread starts running a job of `shared` accepted with `parity`.
+/// Records that this thread starts running a job of `shared` accepted with `parity`;
+/// `own_worker`: this thread is one of `shared`'s workers (the caller has looked it up).
 #[inline]
-pub(crate) fn push(shared: &Arc<Shared>, parity: usize) -> FrameSlot {
-    let own_worker = worker_index(shared).is_some();
+pub(crate) fn push(shared: &Arc<Shared>, own_worker: bool, parity: usize) -> FrameSlot {
     if own_worker && WORKER_JOB.with(Cell::get) == NO_JOB {
         WORKER_JOB.with(|w| w.set(parity as u8));
         return FrameSlot::Worker;

@@ -233,12 +233,20 @@ impl Shared {
     /// Starts running a job accepted with `parity` on this thread: counts it and pushes its frame.
     #[inline]
     pub(crate) fn begin<'a>(self: &'a Arc<Self>, parity: usize) -> Running<'a> {
-        let (counters, single_writer) = match context::worker_index(self) {
+        self.begin_as(context::worker_index(self), parity)
+    }
+
+    /// [`begin`](Self::begin) on a thread known to be worker `worker` of this pool (`None`: not
+    /// one of its workers). The worker loop knows its index: passing it down saves the
+    /// thread-local look-ups on the hot path.
+    #[inline]
+    fn begin_as<'a>(self: &'a Arc<Self>, worker: Option<usize>, parity: usize) -> Running<'a> {
+        let (counters, single_writer) = match worker {
             Some(i) => (&self.per_worker[i].0, true),
             None => (&self.other.0, false),
         };
         bump(&counters.started, single_writer, Ordering::Release);
-        let frame = context::push(self, parity);
+        let frame = context::push(self, worker.is_some(), parity);
         Running {
             shared: self,
             counters,
@@ -249,8 +257,15 @@ impl Shared {
     }
 
     /// Runs a fire-and-forget job with full accounting; its panic goes to the panic handler.
-    pub(crate) fn run_plain(self: &Arc<Self>, job: crate::job::PlainJob, parity: usize) {
-        let running = self.begin(parity);
+    /// `worker` is as in [`begin_as`](Self::begin_as).
+    #[inline]
+    fn run_plain(
+        self: &Arc<Self>,
+        worker: Option<usize>,
+        job: crate::job::PlainJob,
+        parity: usize,
+    ) {
+        let running = self.begin_as(worker, parity);
         let result = panic::catch_unwind(AssertUnwindSafe(|| job.call()));
         let panicked = match result {
             Ok(()) => false,
@@ -262,11 +277,11 @@ impl Shared {
         running.finish(panicked);
     }
 
-    /// Runs whatever a worker dequeued.
+    /// Runs a dequeued job on worker `worker` of this pool (`None`: on another thread).
     #[inline]
-    pub(crate) fn run_envelope(self: &Arc<Self>, envelope: Envelope) {
+    pub(crate) fn run_envelope(self: &Arc<Self>, worker: Option<usize>, envelope: Envelope) {
         match envelope.work {
-            Work::Plain(job) => self.run_plain(job, envelope.parity),
+            Work::Plain(job) => self.run_plain(worker, job, envelope.parity),
             // The slot knows its parity and does its own accounting (a waiter may have run it).
             Work::Shared(task) => {
                 task.run();
@@ -282,7 +297,7 @@ impl Shared {
         let parity = self.parity();
         self.accept(parity);
         match work {
-            Work::Plain(job) => self.run_plain(job, parity),
+            Work::Plain(job) => self.run_plain(context::worker_index(self), job, parity),
             Work::Shared(task) => {
                 task.set_parity(parity);
                 task.run();
@@ -607,7 +622,7 @@ impl Shared {
                 drop(state);
                 let ran = match self.rx.try_recv() {
                     Ok(envelope) => {
-                        self.run_envelope(envelope);
+                        self.run_envelope(context::worker_index(self), envelope);
                         true
                     }
                     Err(_) => false,

@@ -25,7 +25,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, rx: Receiver<Envelope>, ali
         };
         shared.after_dequeue();
         // Every user panic (the job's, a result's or a payload's `Drop`) is caught inside.
-        shared.run_envelope(envelope);
+        shared.run_envelope(Some(index), envelope);
     }
     shared.run_hook(false);
     context::leave_worker();
