@@ -149,6 +149,10 @@ fn main() {
         run_tiny(&pool, args[3].parse().expect("job count"));
         return;
     }
+    // `compare compute latency` runs only those workloads (tiny, results, contended, compute,
+    // latency, flood); no argument runs them all.
+    let only: Vec<&str> = args[1..].iter().map(String::as_str).collect();
+    let want = |w: &str| only.is_empty() || only.contains(&w);
     let started = Instant::now();
     println!(
         "Machine: {}; median of {ROUNDS} interleaved rounds (min–max), ratio to the floor.\n",
@@ -160,6 +164,9 @@ fn main() {
     // tiny: 100,000 jobs of one relaxed add; ns per job.
     const TINY: usize = 100_000;
     for (workers, capacity) in [(2, 4), (2, 1024), (4, 8), (4, 1024)] {
+        if !want("tiny") {
+            break;
+        }
         ns_per_job_row(
             &format!("tiny, {workers} workers, capacity {capacity} (ns/job)"),
             (workers, capacity),
@@ -170,15 +177,20 @@ fn main() {
 
     // results: 10,000 jobs returning u64, joined and summed by the caller.
     const RESULTS: u64 = 10_000;
-    ns_per_job_row(
-        "results: spawn + join, 2 workers (ns/job)",
-        (2, 64),
-        RESULTS as usize,
-        |pool| assert_eq!(run_results(pool, RESULTS), 3 * RESULTS * (RESULTS - 1) / 2),
-    );
+    if want("results") {
+        ns_per_job_row(
+            "results: spawn + join, 2 workers (ns/job)",
+            (2, 64),
+            RESULTS as usize,
+            |pool| assert_eq!(run_results(pool, RESULTS), 3 * RESULTS * (RESULTS - 1) / 2),
+        );
+    }
 
     // contended: 4 producers vs 1, 100,000 tiny jobs, 2 workers, capacity 64: ns per job.
     for producers in [1, 4] {
+        if !want("contended") {
+            break;
+        }
         ns_per_job_row(
             &format!("contended, {producers} producer(s) (ns/job)"),
             (2, 64),
@@ -197,6 +209,9 @@ fn main() {
         t.elapsed().as_secs_f64() / COMPUTE as f64
     };
     for capacity in [4, 1024] {
+        if !want("compute") {
+            break;
+        }
         let mut cells = Vec::new();
         let mut cpu_cells = Vec::new();
         let mut eff = vec![Vec::new(); POOLS.len()];
@@ -232,6 +247,29 @@ fn main() {
     }
 
     // latency: submit-to-start into an idle pool whose workers have parked (10 ms settle).
+    if want("latency") {
+        latency_row();
+    }
+
+    // flood: peak RSS growth while 2 slow workers fall behind a fast producer.
+    for jobs in [200_000, 2_000_000] {
+        if !want("flood") {
+            break;
+        }
+        let cells: Vec<String> = POOLS
+            .iter()
+            .map(|n| format!("{:.1} MiB", flood(n, jobs)))
+            .collect();
+        println!(
+            "| flood of {jobs} 256-byte jobs: peak RSS growth | {} |",
+            cells.join(" | ")
+        );
+    }
+    eprintln!("\n(total {:.1?})", started.elapsed());
+}
+
+/// latency: submit-to-start into an idle pool whose workers have parked (10 ms settle).
+fn latency_row() {
     let pools: Vec<Contender> = POOLS.iter().map(|n| Contender::new(n, 2, 4)).collect();
     let mut lat = vec![Vec::new(); POOLS.len()];
     for _ in 0..40 {
@@ -252,17 +290,4 @@ fn main() {
         "| latency, idle pool, median of 40 | {} |",
         cells.join(" | ")
     );
-
-    // flood: peak RSS growth while 2 slow workers fall behind a fast producer.
-    for jobs in [200_000, 2_000_000] {
-        let cells: Vec<String> = POOLS
-            .iter()
-            .map(|n| format!("{:.1} MiB", flood(n, jobs)))
-            .collect();
-        println!(
-            "| flood of {jobs} 256-byte jobs: peak RSS growth | {} |",
-            cells.join(" | ")
-        );
-    }
-    eprintln!("\n(total {:.1?})", started.elapsed());
 }
