@@ -7,9 +7,9 @@
 //! other forever). Caller-runs and "drop the pool on its own thread" need the first.
 
 use std::cell::{Cell, RefCell};
-use std::sync::Arc;
 
 use crate::shared::Shared;
+use crate::sync::{thread_local, Arc};
 
 /// One job this thread is running.
 struct Frame {

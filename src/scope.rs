@@ -9,11 +9,11 @@ use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 
 use crate::context::Suspension;
 use crate::job::{Awaitable, JobError, SharedTask, Slot, State, Work};
 use crate::shared::{drop_catching, drop_quietly, lock};
+use crate::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use crate::WorkerPool;
 
 /// A scope's bookkeeping, shared (by `Arc`, never by borrow) with each of its jobs.

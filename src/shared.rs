@@ -16,15 +16,14 @@
 
 use std::any::Any;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
-
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
+use std::time::Duration;
 
 use crate::context::{self, Suspension};
 use crate::job::{Envelope, Work};
 use crate::pool::Stats;
+use crate::queue::{Receiver, SendTimeoutError, Sender, TrySendError};
+use crate::sync::{Arc, Condvar, Instant, Mutex, MutexGuard, PoisonError};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// A user callback run on worker threads.
 pub(crate) type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
@@ -431,7 +430,7 @@ impl Shared {
                 return true;
             }
             for _ in 0..(1 << i.min(6)) {
-                std::hint::spin_loop();
+                crate::sync::spin_loop();
             }
             i += 1;
             if Instant::now() >= end {
