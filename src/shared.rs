@@ -224,9 +224,16 @@ impl Shared {
         self.accepted.0[parity].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Undoes [`accept`](Self::accept) for a job the queue did not take.
+    /// Undoes [`accept`](Self::accept) for a job the queue did not take, and wakes `wait_idle`
+    /// waiters: one may have counted the job in flight between the two, and a rejected job never
+    /// finishes, so nothing else would tell it that the count went down.
     fn reject(&self, parity: usize) {
+        // SeqCst pairs with `wait_idle` announcing itself and then reading the counters, as in
+        // `Running::finish`.
         self.rejected[parity].fetch_add(1, Ordering::SeqCst);
+        if self.flags.0.idle_waiters.load(Ordering::SeqCst) > 0 {
+            self.notify_idle();
+        }
     }
 
     /// Starts running a job accepted with `parity` on this thread: counts it and pushes its frame.
@@ -639,3 +646,6 @@ impl Shared {
         idle
     }
 }
+
+#[cfg(test)]
+mod tests;
