@@ -41,3 +41,30 @@ fn wait_idle_wakes_when_a_job_it_counted_is_rejected() {
     );
     waiter.join().unwrap();
 }
+
+/// A worker in `wait_idle` runs queued jobs itself, taking them out of the queue; it used to do
+/// so without waking the producers parked on the full queue (only the worker loop did), so they
+/// slept on until the parking guard (50 ms) ran out, or until the next job the loop dequeued.
+#[test]
+fn a_worker_draining_the_queue_in_wait_idle_wakes_parked_producers() {
+    let pool = Arc::new(WorkerPool::new(1, 1)); // low-water mark 0
+    let shared = Arc::clone(pool.shared());
+    let (go_tx, go) = mpsc::channel::<()>();
+    let (done_tx, done) = mpsc::channel();
+    let inner = Arc::clone(&pool);
+    pool.submit(move || {
+        go.recv().unwrap();
+        inner.wait_idle(); // runs the queued job below itself
+        done_tx.send(()).unwrap();
+    });
+    // Returns once the worker has taken the job above: the queue holds this one, and is full.
+    pool.submit(|| ());
+    // A producer has announced it is parking on the full queue (see `Shared::park`).
+    shared.flags.0.parked.store(true, Ordering::SeqCst);
+    go_tx.send(()).unwrap();
+    done.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(
+        !shared.flags.0.parked.load(Ordering::SeqCst),
+        "the queue drained and nobody woke the parked producers"
+    );
+}
