@@ -115,6 +115,9 @@ struct IdleState {
     draining: bool,
     /// Every epoch below this one has drained.
     drained_below: u64,
+    /// Bumped by every notification of `idle_cv`, so that a waiter that let go of the lock to
+    /// run a job can tell whether it missed one.
+    notified: u64,
 }
 
 /// What the pool and everything running its jobs share.
@@ -575,7 +578,8 @@ impl Shared {
     }
 
     fn notify_idle(&self) {
-        let _guard = lock(&self.idle);
+        let mut state = lock(&self.idle);
+        state.notified = state.notified.wrapping_add(1);
         self.idle_cv.notify_all();
     }
 
@@ -606,10 +610,12 @@ impl Shared {
             if self.unsuspended_in_flight(parity) <= 0 {
                 state.draining = false;
                 state.drained_below = state.generation;
+                state.notified = state.notified.wrapping_add(1);
                 self.idle_cv.notify_all();
                 continue;
             }
             if helper {
+                let seen = state.notified;
                 drop(state);
                 let ran = match self.rx.try_recv() {
                     Ok(envelope) => {
@@ -622,9 +628,11 @@ impl Shared {
                     Err(_) => false,
                 };
                 state = lock(&self.idle);
-                // A producer that sent after our `try_recv` notified under this lock before we
-                // took it, so re-checking the queue here cannot miss its job.
-                if ran || !self.rx.is_empty() {
+                // Whatever happened while the lock was free (a job finishing on another thread,
+                // a producer sending after our `try_recv`, another waiter finishing a drain)
+                // notified under the lock, and that notification went to no one: look again
+                // instead of sleeping through it.
+                if ran || state.notified != seen || !self.rx.is_empty() {
                     continue;
                 }
             }
