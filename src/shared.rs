@@ -221,10 +221,27 @@ impl Shared {
         self.flags.0.epoch.load(Ordering::Relaxed) & 1
     }
 
-    /// Counts a job as accepted with `parity`: call before handing it to the queue.
+    /// Counts a job as accepted in the current epoch and returns the parity it was counted with,
+    /// to stamp the job with: call before handing it to the queue.
+    ///
+    /// The epoch is read again once the count is in. Had a `wait_idle` flipped it in between,
+    /// that wait may have read the counters without this job and returned, and the next
+    /// `wait_idle` drains the other parity: no wait would ever count the job, not even one that
+    /// begins after it was accepted. The count then moves to the new parity. SeqCst pairs with
+    /// `wait_idle` storing the new epoch and then reading the counters: either that wait sees
+    /// this count, or this thread sees the new epoch.
     #[inline]
-    pub(crate) fn accept(&self, parity: usize) {
-        self.accepted.0[parity].fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn accept(&self) -> usize {
+        let mut parity = self.parity();
+        loop {
+            self.accepted.0[parity].fetch_add(1, Ordering::SeqCst);
+            let now = self.flags.0.epoch.load(Ordering::SeqCst) & 1;
+            if now == parity {
+                return parity;
+            }
+            self.reject(parity);
+            parity = now;
+        }
     }
 
     /// Undoes [`accept`](Self::accept) for a job the queue did not take, and wakes `wait_idle`
@@ -288,8 +305,7 @@ impl Shared {
     /// Runs a job on this thread that was never handed to the queue (caller-runs, a `map` item
     /// the queue had no room for): it is accepted and run in one go.
     pub(crate) fn run_inline(self: &Arc<Self>, work: Work) {
-        let parity = self.parity();
-        self.accept(parity);
+        let parity = self.accept();
         match work {
             Work::Plain(job) => self.run_plain(job, parity),
             Work::Shared(task) => {
@@ -339,9 +355,8 @@ impl Shared {
     /// Tries to hand `work` to the queue once, with accounting.
     #[inline]
     pub(crate) fn try_send(&self, tx: &Sender<Envelope>, work: Work) -> Result<(), Work> {
-        let parity = self.parity();
+        let parity = self.accept();
         work.set_parity(parity);
-        self.accept(parity);
         match tx.try_send(Envelope { work, parity }) {
             Ok(()) => {
                 self.after_send();
@@ -415,9 +430,8 @@ impl Shared {
             Some(d) => (d - now).min(RENDEZVOUS_SLICE),
             None => RENDEZVOUS_SLICE,
         };
-        let parity = self.parity();
+        let parity = self.accept();
         work.set_parity(parity);
-        self.accept(parity);
         match tx.send_timeout(Envelope { work, parity }, slice) {
             Ok(()) => {
                 self.after_send();
