@@ -392,15 +392,16 @@ fn blocked_producers_wake((capacity, drain_in_wait): FullConfig) {
     const PER_PRODUCER: usize = 3;
     let pool = Arc::new(WorkerPool::new(1, capacity));
     let ran = Ran::new(2 * PER_PRODUCER + 1);
-    if drain_in_wait {
+    let waiting_job = if drain_in_wait {
         let (share, r) = (Arc::clone(&pool), Arc::clone(&ran));
-        pool.submit(move || {
+        Some(pool.spawn(move || {
             share.wait_idle();
             r.hit(2 * PER_PRODUCER);
-        });
+        }))
     } else {
         ran.hit(2 * PER_PRODUCER);
-    }
+        None
+    };
     let producers: Vec<_> = (0..2)
         .map(|p| {
             let (pool, ran) = (Arc::clone(&pool), Arc::clone(&ran));
@@ -414,6 +415,9 @@ fn blocked_producers_wake((capacity, drain_in_wait): FullConfig) {
         .collect();
     for p in producers {
         p.join().unwrap();
+    }
+    if let Some(job) = waiting_job {
+        job.join().unwrap(); // and with it the job's share of the pool is gone
     }
     let stats = Arc::into_inner(pool).expect("producers joined").shutdown();
     ran.assert_each_once("blocked producers");
