@@ -476,6 +476,35 @@ fn scope_inside_a_job_on_one_worker_completes() {
     explore(&[0, 1, 2], scope_in_a_job);
 }
 
+/// A scoped job spawning more scoped jobs while the scope's owner waits (and runs the jobs it
+/// finds still queued): every job runs once, and the idle accounting stays exact, so that the
+/// `wait_idle` calls after the scope (which drain both epoch parities) return. The first
+/// `wait_idle` flips the epoch, so the scope's jobs are stamped with parity 1 rather than the
+/// default 0.
+fn scope_spawning_from_jobs((workers, capacity): (usize, usize)) {
+    let pool = WorkerPool::new(workers, capacity);
+    pool.wait_idle();
+    let ran = Ran::new(3);
+    pool.scope(|s| {
+        let r = &ran;
+        s.submit(move || {
+            r.hit(0);
+            s.submit(move || r.hit(1));
+            s.submit(move || r.hit(2));
+        });
+    });
+    ran.assert_each_once("nested scoped jobs");
+    pool.wait_idle();
+    pool.wait_idle();
+    let stats = pool.shutdown();
+    assert_eq!(stats.completed, 3, "{stats:?}");
+}
+
+#[test]
+fn scoped_jobs_spawning_scoped_jobs_keep_the_accounting() {
+    explore(&[(1, 0), (1, 1), (2, 1), (2, 2)], scope_spawning_from_jobs);
+}
+
 // ------------------------------------------------------------------ join
 
 /// `JobHandle::join` racing with the worker dequeuing the same job: the job runs once and its
