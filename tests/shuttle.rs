@@ -380,6 +380,37 @@ fn wait_idle_from_inside_a_job() {
     explore(&[(1, 0), (1, 1), (1, 2), (2, 1)], wait_idle_inside);
 }
 
+/// `wait_idle` from outside while a job accepted before the call waits in `join` for a job of its
+/// own (on two workers it may block there, suspended): the outside wait returns only once that job
+/// has finished. Only a `wait_idle` called inside a job may pass over jobs suspended in a wait.
+fn wait_idle_outside_a_suspended_job((workers, capacity): (usize, usize)) {
+    let pool = Arc::new(WorkerPool::new(workers, capacity));
+    let ran = Ran::new(2);
+    let outer = {
+        let (share, ran) = (Arc::clone(&pool), Arc::clone(&ran));
+        pool.spawn(move || {
+            let r = Arc::clone(&ran);
+            let inner = share.spawn(move || r.hit(1));
+            inner.join().unwrap();
+            ran.hit(0);
+        })
+    };
+    pool.wait_idle();
+    assert_eq!(
+        ran.count(0),
+        1,
+        "wait_idle returned while the joining job had not finished"
+    );
+    outer.join().unwrap();
+    Arc::into_inner(pool).expect("jobs done").shutdown();
+    ran.assert_each_once("suspended job");
+}
+
+#[test]
+fn wait_idle_from_outside_waits_for_suspended_jobs() {
+    explore(&[(1, 1), (2, 1), (2, 2)], wait_idle_outside_a_suspended_job);
+}
+
 // ------------------------------------------------------------------ backpressure
 
 /// (capacity, whether a job drains the queue through `wait_idle` instead of the worker loop)
