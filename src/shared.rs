@@ -13,8 +13,14 @@
 //! flips the epoch and waits for the old parity to have no job that is in flight and not suspended;
 //! jobs accepted after the flip carry the other parity and cannot hold it up, so a stream of new
 //! submissions cannot starve a waiter. At most one old epoch drains at a time, so two parities do.
+//!
+//! The epochs' counts pass over jobs suspended in a boundpool wait (a `wait_idle` inside a job
+//! must not wait for a job that may be waiting for it). A job suspended for the first time is
+//! registered as lingering under its epoch until it finishes; a `wait_idle` outside every job
+//! waits for the lingering jobs of the epochs it waits for as well.
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
@@ -118,6 +124,10 @@ struct IdleState {
     /// Bumped by every notification of `idle_cv`, so that a waiter that let go of the lock to
     /// run a job can tell whether it missed one.
     notified: u64,
+    /// Jobs that have been suspended in a boundpool wait and not finished yet, by the epoch they
+    /// were accepted in. The epochs' counts pass over suspended jobs; a `wait_idle` outside
+    /// every job waits for these too.
+    lingering: BTreeMap<u64, usize>,
 }
 
 /// What the pool and everything running its jobs share.
@@ -163,7 +173,7 @@ pub(crate) struct Running<'a> {
 impl Running<'_> {
     /// Counts the job as finished, wakes `wait_idle` waiters, and pops its frame.
     pub(crate) fn finish(self, panicked: bool) {
-        context::pop(self.frame);
+        let lingering = context::pop(self.frame);
         if panicked {
             bump(
                 &self.counters.panicked,
@@ -178,7 +188,10 @@ impl Running<'_> {
             self.single_writer,
             Ordering::SeqCst,
         );
-        if self.shared.flags.0.idle_waiters.load(Ordering::SeqCst) > 0 {
+        if let Some(epoch) = lingering {
+            // After the counters: a `wait_idle` this releases reads stats that include the job.
+            self.shared.unlinger(epoch);
+        } else if self.shared.flags.0.idle_waiters.load(Ordering::SeqCst) > 0 {
             self.shared.notify_idle();
         }
     }
@@ -578,17 +591,49 @@ impl Shared {
             .wrapping_add(resumes) as i64
     }
 
-    /// Counts a job of `parity` as suspended in a boundpool wait.
-    pub(crate) fn suspend(&self, parity: usize) {
+    /// Counts a job of `parity` as suspended in a boundpool wait. The first time a job is
+    /// suspended (`first`), it is also registered as lingering until it finishes, under the epoch
+    /// it was accepted in, which this returns for the job's frame to keep.
+    ///
+    /// That epoch is the current one or the one draining: the job is in flight and not yet
+    /// suspended, so the drain of its epoch cannot have finished, nor the epoch moved on twice.
+    /// Registered before the suspension is counted, so a drain that passes over the job finds it
+    /// registered.
+    pub(crate) fn suspend(&self, parity: usize, first: bool) -> Option<u64> {
+        let lingering = first.then(|| {
+            let mut state = lock(&self.idle);
+            let current = state.generation;
+            let epoch = if (current & 1) as usize == parity {
+                current
+            } else {
+                current.wrapping_sub(1)
+            };
+            *state.lingering.entry(epoch).or_insert(0) += 1;
+            epoch
+        });
         self.suspends[parity].fetch_add(1, Ordering::SeqCst);
         if self.flags.0.idle_waiters.load(Ordering::SeqCst) > 0 {
             self.notify_idle();
         }
+        lingering
     }
 
     /// Counts a suspended job of `parity` as running again.
     pub(crate) fn resume(&self, parity: usize) {
         self.resumes[parity].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A job registered as lingering under `epoch` has finished.
+    fn unlinger(&self, epoch: u64) {
+        let mut state = lock(&self.idle);
+        if let Some(count) = state.lingering.get_mut(&epoch) {
+            *count -= 1;
+            if *count == 0 {
+                state.lingering.remove(&epoch);
+            }
+        }
+        state.notified = state.notified.wrapping_add(1);
+        self.idle_cv.notify_all();
     }
 
     fn notify_idle(&self) {
@@ -597,14 +642,62 @@ impl Shared {
         self.idle_cv.notify_all();
     }
 
+    /// Sleeps on `idle_cv` until notified, or until `deadline` if there is one; `Err` (with the
+    /// guard) once the deadline has passed.
+    fn wait_for_change<'a>(
+        &self,
+        state: MutexGuard<'a, IdleState>,
+        deadline: Option<Instant>,
+    ) -> Result<MutexGuard<'a, IdleState>, MutexGuard<'a, IdleState>> {
+        match deadline {
+            None => Ok(self
+                .idle_cv
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner)),
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return Err(state);
+                }
+                Ok(self
+                    .idle_cv
+                    .wait_timeout(state, d - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0)
+            }
+        }
+    }
+
+    /// Waits until no job accepted in an epoch up to `target` lingers (see `suspend`), or until
+    /// `deadline`; true if none does.
+    fn wait_lingering(
+        &self,
+        mut state: MutexGuard<'_, IdleState>,
+        target: u64,
+        deadline: Option<Instant>,
+    ) -> bool {
+        loop {
+            if state.lingering.range(..=target).next().is_none() {
+                return true;
+            }
+            state = match self.wait_for_change(state, deadline) {
+                Ok(state) => state,
+                Err(_) => return false,
+            };
+        }
+    }
+
     /// `wait_idle` / `wait_idle_timeout`: true once every job accepted before the call has
-    /// finished (or is suspended in a boundpool wait, or lies beneath this call on this thread's
-    /// stack); false if `deadline` passed first.
+    /// finished (inside a job: or is suspended in a boundpool wait, or lies beneath this call on
+    /// this thread's stack); false if `deadline` passed first.
     pub(crate) fn wait_idle(self: &Arc<Self>, deadline: Option<Instant>) -> bool {
         // Our own frames are beneath this call: suspending them takes them out of the count.
         let _suspension = Suspension::new();
         // A worker runs queued jobs itself: every worker might be waiting here.
         let helper = context::worker_index(self).is_some();
+        // Outside every job nothing can be waiting for this thread: it waits for the jobs
+        // suspended in a boundpool wait as well.
+        let outside = !context::in_any_job();
         let mut state = lock(&self.idle);
         self.flags.0.idle_waiters.fetch_add(1, Ordering::SeqCst);
         let target = state.generation;
@@ -650,23 +743,18 @@ impl Shared {
                     continue;
                 }
             }
-            state = match deadline {
-                None => self
-                    .idle_cv
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        break false;
-                    }
-                    self.idle_cv
-                        .wait_timeout(state, d - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
+            state = match self.wait_for_change(state, deadline) {
+                Ok(state) => state,
+                Err(timed_out) => {
+                    state = timed_out;
+                    break false;
                 }
             };
         };
+        // Every job accepted up to `target` has now finished or is suspended in a wait, and a
+        // suspended one is registered as lingering (see `suspend`). Outside every job, wait for
+        // those to finish as well: they do so without this thread's help.
+        let idle = idle && (!outside || self.wait_lingering(state, target, deadline));
         self.flags.0.idle_waiters.fetch_sub(1, Ordering::SeqCst);
         idle
     }

@@ -380,18 +380,36 @@ fn wait_idle_from_inside_a_job() {
     explore(&[(1, 0), (1, 1), (1, 2), (2, 1)], wait_idle_inside);
 }
 
-/// `wait_idle` from outside while a job accepted before the call waits in `join` for a job of its
-/// own (on two workers it may block there, suspended): the outside wait returns only once that job
-/// has finished. Only a `wait_idle` called inside a job may pass over jobs suspended in a wait.
-fn wait_idle_outside_a_suspended_job((workers, capacity): (usize, usize)) {
+/// How the job in [`wait_idle_outside_a_suspended_job`] waits.
+#[derive(Clone, Copy, Debug)]
+enum Waits {
+    /// `join` on a job it spawned.
+    Join,
+    /// The end of a scope with a job in it.
+    Scope,
+    /// `wait_idle`, inside the job, for a job spawned before it.
+    WaitIdle,
+}
+
+/// `wait_idle` from outside while a job accepted before the call waits for another job (in a
+/// `join`, at the end of a scope, in its own `wait_idle`), on two workers possibly blocked there,
+/// suspended: the outside wait returns only once that job has finished. Only a `wait_idle` called
+/// inside a job may pass over jobs suspended in a wait.
+fn wait_idle_outside_a_suspended_job((workers, capacity, waits): (usize, usize, Waits)) {
     let pool = Arc::new(WorkerPool::new(workers, capacity));
     let ran = Ran::new(2);
     let outer = {
         let (share, ran) = (Arc::clone(&pool), Arc::clone(&ran));
         pool.spawn(move || {
             let r = Arc::clone(&ran);
-            let inner = share.spawn(move || r.hit(1));
-            inner.join().unwrap();
+            match waits {
+                Waits::Join => share.spawn(move || r.hit(1)).join().unwrap(),
+                Waits::Scope => share.scope(|s| s.submit(move || r.hit(1))),
+                Waits::WaitIdle => {
+                    share.submit(move || r.hit(1));
+                    share.wait_idle();
+                }
+            }
             ran.hit(0);
         })
     };
@@ -399,7 +417,7 @@ fn wait_idle_outside_a_suspended_job((workers, capacity): (usize, usize)) {
     assert_eq!(
         ran.count(0),
         1,
-        "wait_idle returned while the joining job had not finished"
+        "wait_idle returned while the waiting job had not finished"
     );
     outer.join().unwrap();
     Arc::into_inner(pool).expect("jobs done").shutdown();
@@ -408,7 +426,16 @@ fn wait_idle_outside_a_suspended_job((workers, capacity): (usize, usize)) {
 
 #[test]
 fn wait_idle_from_outside_waits_for_suspended_jobs() {
-    explore(&[(1, 1), (2, 1), (2, 2)], wait_idle_outside_a_suspended_job);
+    explore(
+        &[
+            (1, 1, Waits::Join),
+            (2, 1, Waits::Join),
+            (2, 2, Waits::Join),
+            (2, 1, Waits::Scope),
+            (2, 2, Waits::WaitIdle),
+        ],
+        wait_idle_outside_a_suspended_job,
+    );
 }
 
 // ------------------------------------------------------------------ backpressure

@@ -67,3 +67,53 @@ fn a_worker_draining_the_queue_in_wait_idle_wakes_parked_producers() {
         "the queue drained and nobody woke the parked producers"
     );
 }
+
+/// A `wait_idle` outside every job used to return while a job accepted before the call was
+/// blocked in a `join` (suspended in a boundpool wait): the epoch counts pass over suspended jobs,
+/// which only a `wait_idle` inside a job may do.
+#[test]
+fn wait_idle_outside_jobs_waits_for_a_job_suspended_in_a_join() {
+    use std::sync::atomic::AtomicBool;
+
+    let pool = Arc::new(WorkerPool::new(2, 2));
+    let shared = Arc::clone(pool.shared());
+    let (go_tx, go) = mpsc::channel::<()>();
+    let (gate_tx, gate) = mpsc::channel::<()>();
+    let finished = Arc::new(AtomicBool::new(false));
+    let job = {
+        let (inner, finished) = (Arc::clone(&pool), Arc::clone(&finished));
+        pool.spawn(move || {
+            go.recv().unwrap();
+            let (started_tx, started) = mpsc::channel();
+            let blocked = inner.spawn(move || {
+                started_tx.send(()).unwrap();
+                gate.recv().unwrap();
+            });
+            started.recv().unwrap(); // running on the other worker: the join blocks
+            blocked.join().unwrap();
+            finished.store(true, Ordering::SeqCst);
+        })
+    };
+    let epoch = shared.flags.0.epoch.load(Ordering::SeqCst);
+    let (returned_tx, returned) = mpsc::channel::<()>();
+    let opener = std::thread::spawn(move || {
+        // Once the wait below has flipped the epoch, the job it waits for starts the job it
+        // joins, which is accepted after the call and so not waited for itself.
+        while shared.flags.0.epoch.load(Ordering::SeqCst) == epoch {
+            std::thread::yield_now();
+        }
+        go_tx.send(()).unwrap();
+        // Time for a wait that passes over the suspended job to return; then let it all finish.
+        let _ = returned.recv_timeout(Duration::from_millis(200));
+        gate_tx.send(()).unwrap();
+    });
+    pool.wait_idle();
+    let finished_first = finished.load(Ordering::SeqCst);
+    let _ = returned_tx.send(());
+    opener.join().unwrap();
+    job.join().unwrap();
+    assert!(
+        finished_first,
+        "wait_idle returned while a job accepted before it was blocked in a join"
+    );
+}
