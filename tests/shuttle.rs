@@ -190,6 +190,46 @@ fn graceful_shutdown_racing_producers() {
     );
 }
 
+/// (workers, capacity, whether the timeout is long enough for the jobs)
+type TimeoutConfig = (usize, usize, bool);
+
+/// `shutdown_timeout` (the one shutdown with a deadline; the queue's timeouts are modelled on the
+/// virtual clock): with time enough it joins every worker and reports every job; with a deadline
+/// that passes first it may give up, and then the detached workers still run every accepted job
+/// and exit.
+fn shutdown_timeout_runs_everything((workers, capacity, long): TimeoutConfig) {
+    use std::time::Duration;
+    const JOBS: usize = 3;
+    let (pool, stopped) = pool_with_latch(workers, capacity);
+    let ran = Ran::new(JOBS);
+    for job in 0..JOBS {
+        let r = Arc::clone(&ran);
+        pool.submit(move || r.hit(job));
+    }
+    let timeout = if long {
+        Duration::from_secs(3600)
+    } else {
+        Duration::from_micros(20)
+    };
+    match pool.shutdown_timeout(timeout) {
+        Ok(stats) => {
+            assert_eq!(stats.completed, JOBS as u64, "{stats:?}");
+            ran.assert_each_once("shutdown_timeout, joined");
+        }
+        Err(_) => assert!(!long, "an hour was not enough"),
+    }
+    stopped.wait_for(workers);
+    ran.assert_each_once("shutdown_timeout");
+}
+
+#[test]
+fn shutdown_timeout_joins_or_detaches_without_losing_jobs() {
+    explore(
+        &[(1, 1, true), (2, 0, true), (1, 2, false), (2, 1, false)],
+        shutdown_timeout_runs_everything,
+    );
+}
+
 // ------------------------------------------------------------------ shutdown_now
 
 /// (workers, capacity, whether another thread joins the handles while `shutdown_now` runs)
@@ -561,6 +601,29 @@ fn scope_spawning_from_jobs((workers, capacity): (usize, usize)) {
 #[test]
 fn scoped_jobs_spawning_scoped_jobs_keep_the_accounting() {
     explore(&[(1, 0), (1, 1), (2, 1), (2, 2)], scope_spawning_from_jobs);
+}
+
+/// `map` from the main thread and from inside a job (on one worker the consumer runs items
+/// itself): results in input order; a `Map` dropped half-way leaves nothing to wait for forever.
+fn map_in_order((workers, capacity): (usize, usize)) {
+    let pool = Arc::new(WorkerPool::new(workers, capacity));
+    let squares: Vec<u32> = pool.map(0..4u32, |x| x * x).collect();
+    assert_eq!(squares, [0, 1, 4, 9]);
+    let inside = {
+        let share = Arc::clone(&pool);
+        pool.spawn(move || share.map(1..=3u32, |x| x * 10).collect::<Vec<_>>())
+    };
+    let mut partial = pool.map(0..5u32, |x| x + 1);
+    assert_eq!(partial.next(), Some(1));
+    drop(partial);
+    assert_eq!(inside.join().unwrap(), [10, 20, 30]);
+    pool.wait_idle();
+    Arc::into_inner(pool).expect("jobs done").shutdown();
+}
+
+#[test]
+fn map_yields_in_order_inside_and_outside_jobs() {
+    explore(&[(1, 0), (1, 1), (2, 1)], map_in_order);
 }
 
 // ------------------------------------------------------------------ join
