@@ -13,8 +13,23 @@
 //! Shuttle fails a schedule in which every thread is blocked, so each model also checks that
 //! nothing waits forever: a lost wake-up is a deadlock here (the producer's 50 ms parking guard
 //! never fires under shuttle), and so is a worker that never exits (shuttle runs every thread to
-//! its end). Shuttle explores interleavings under sequential consistency: it does not check
-//! memory orderings.
+//! its end).
+//!
+//! A failure prints shuttle's schedule (for `shuttle::replay`) and, under the random scheduler,
+//! a seed (`SHUTTLE_RANDOM_SEED=<seed>` replays it); `SHUTTLE_CAPTURE_BACKTRACE=1` adds every
+//! blocked thread's stack to a deadlock report.
+//!
+//! Not modelled:
+//! - memory orderings: shuttle explores interleavings under sequential consistency, so a missing
+//!   `SeqCst` pairing shows only if it also breaks under some interleaving;
+//! - crossbeam-channel itself, replaced by a Mutex + Condvar queue with its semantics;
+//! - timed waits on condition variables, which never time out under shuttle:
+//!   `wait_idle_timeout`, `JobHandle::wait_timeout` and `submit_timeout` on a full queue (with a
+//!   capacity above 0) are not exercised, and the producer's 50 ms parking guard never fires.
+//!   The queue's own timeouts are modelled (see `src/queue.rs`): `shutdown_timeout`, and the
+//!   rendezvous slices of producers at capacity 0;
+//! - thread names and stack sizes (shuttle's threads are coroutines), and panics (a panicking
+//!   job is caught as in a normal build, but no model panics on purpose).
 
 #![cfg(shuttle)]
 
@@ -27,7 +42,7 @@ use shuttle::sync::{Condvar, Mutex};
 use shuttle::thread;
 
 /// Schedules per configuration and scheduler when `BOUNDPOOL_SHUTTLE_ITERS` is not set.
-const DEFAULT_ITERS: usize = 1000;
+const DEFAULT_ITERS: usize = 25_000;
 /// PCT's bug depth: the number of priority changes per schedule.
 const PCT_DEPTH: usize = 3;
 
