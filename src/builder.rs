@@ -5,9 +5,10 @@ use std::error::Error;
 use std::fmt;
 use std::io;
 use std::sync::Arc;
-use std::thread::{self, JoinHandle};
 
+use crate::queue;
 use crate::shared::{Hook, PanicHandler, Shared};
+use crate::sync::thread::{self, JoinHandle};
 use crate::worker;
 use crate::WorkerPool;
 
@@ -175,8 +176,8 @@ impl Builder {
         if prefix.contains('\0') {
             return Err(BuildError::InvalidThreadName);
         }
-        let (tx, rx) = crossbeam_channel::bounded(capacity);
-        let (alive_tx, alive_rx) = crossbeam_channel::bounded::<()>(0);
+        let (tx, rx) = queue::bounded(capacity);
+        let (alive_tx, alive_rx) = queue::bounded::<()>(0);
         let shared = Arc::new(Shared::new(
             workers,
             capacity,

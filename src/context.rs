@@ -7,9 +7,9 @@
 //! other forever). Caller-runs and "drop the pool on its own thread" need the first.
 
 use std::cell::{Cell, RefCell};
-use std::sync::Arc;
 
 use crate::shared::Shared;
+use crate::sync::{thread_local, Arc};
 
 /// One job this thread is running.
 struct Frame {
@@ -20,19 +20,28 @@ struct Frame {
     parity: usize,
     /// Whether a [`Suspension`] further down this thread's call stack counts it as suspended.
     suspended: bool,
+    /// Once the job has been suspended: the idle epoch it was accepted in, under which the pool
+    /// counts it as lingering until it finishes (see `Shared::suspend`).
+    lingering: Option<u64>,
 }
 
 /// `WORKER_JOB` when the worker is not running a job of its own.
 const NO_JOB: u8 = u8::MAX;
 /// `WORKER_JOB` flag: a [`Suspension`] counts the worker's job as suspended.
 const SUSPENDED: u8 = 2;
+/// `WORKER_JOB` flag: the worker's job has been suspended, and lingers under the epoch in
+/// `WORKER_LINGERING` until it finishes.
+const LINGERING: u8 = 4;
 
 thread_local! {
     /// `Arc::as_ptr` of the pool this thread is a worker of (0: none), and the worker's index.
     static WORKER: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
-    /// The bottom frame of a worker: the job its loop is running (parity, plus `SUSPENDED`), or
-    /// `NO_JOB`. A `Cell`, not a `STACK` entry: it is set and cleared once per job on the hot path.
+    /// The bottom frame of a worker: the job its loop is running (parity, plus `SUSPENDED` and
+    /// `LINGERING`), or `NO_JOB`. A `Cell`, not a `STACK` entry: it is set and cleared once per
+    /// job on the hot path.
     static WORKER_JOB: Cell<u8> = const { Cell::new(NO_JOB) };
+    /// The epoch the worker's job lingers under, when `WORKER_JOB` has `LINGERING`.
+    static WORKER_LINGERING: Cell<u64> = const { Cell::new(0) };
     /// The pool this thread is a worker of, for frames whose `pool` is `None`.
     static WORKER_POOL: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
     /// The jobs this thread is running, innermost last.
@@ -61,6 +70,12 @@ pub(crate) fn leave_worker() {
 pub(crate) fn worker_index(shared: &Shared) -> Option<usize> {
     let (pool, index) = WORKER.with(Cell::get);
     (pool == addr(shared)).then_some(index)
+}
+
+/// Whether this thread is a worker of any pool or is running any pool's job. `wait_idle` called
+/// elsewhere waits for the jobs suspended in a boundpool wait too: nothing can be waiting for it.
+pub(crate) fn in_any_job() -> bool {
+    WORKER.with(Cell::get).0 != 0 || STACK.with(|s| !s.borrow().is_empty())
 }
 
 /// Whether this thread is one of `shared`'s workers or is running one of its jobs: there, blocking
@@ -104,20 +119,24 @@ pub(crate) fn push(shared: &Arc<Shared>, own_worker: bool, parity: usize) -> Fra
             pool,
             parity,
             suspended: false,
+            lingering: None,
         })
     });
     FrameSlot::Stack
 }
 
-/// Records that the innermost job of this thread has finished.
+/// Records that the innermost job of this thread has finished; returns the epoch it lingers
+/// under if it was ever suspended.
 #[inline]
-pub(crate) fn pop(slot: FrameSlot) {
+pub(crate) fn pop(slot: FrameSlot) -> Option<u64> {
     match slot {
-        FrameSlot::Worker => WORKER_JOB.with(|w| w.set(NO_JOB)),
-        FrameSlot::Stack => {
-            let frame = STACK.with(|s| s.borrow_mut().pop());
-            drop(frame);
+        FrameSlot::Worker => {
+            let job = WORKER_JOB.with(|w| w.replace(NO_JOB));
+            (job & LINGERING != 0).then(|| WORKER_LINGERING.with(Cell::get))
         }
+        FrameSlot::Stack => STACK
+            .with(|s| s.borrow_mut().pop())
+            .and_then(|f| f.lingering),
     }
 }
 
@@ -141,7 +160,7 @@ impl Suspension {
         if job != NO_JOB && job & SUSPENDED == 0 {
             if let Some(pool) = WORKER_POOL.with(|p| p.borrow().clone()) {
                 WORKER_JOB.with(|w| w.set(job | SUSPENDED));
-                worker_job = Some((pool, usize::from(job)));
+                worker_job = Some((pool, usize::from(job & 1), job & LINGERING == 0));
             }
         }
         STACK.with(|s| {
@@ -159,17 +178,28 @@ impl Suspension {
                     (None, None) => continue, // unreachable: a `None` frame is a worker's
                 };
                 frame.suspended = true;
-                marked.push((i, pool, frame.parity));
+                marked.push((i, pool, frame.parity, frame.lingering.is_none()));
             }
         });
         // Counted outside the thread-local borrow: notifying takes the pools' idle locks.
-        if let Some((pool, parity)) = &worker_job {
-            pool.suspend(*parity);
+        if let Some((pool, parity, first)) = &worker_job {
+            if let Some(epoch) = pool.suspend(*parity, *first) {
+                WORKER_LINGERING.with(|w| w.set(epoch));
+                WORKER_JOB.with(|w| w.set(w.get() | LINGERING));
+            }
         }
-        for (_, pool, parity) in &marked {
-            pool.suspend(*parity);
+        for (i, pool, parity, first) in &marked {
+            if let Some(epoch) = pool.suspend(*parity, *first) {
+                STACK.with(|s| s.borrow_mut()[*i].lingering = Some(epoch));
+            }
         }
-        Suspension { marked, worker_job }
+        Suspension {
+            marked: marked
+                .into_iter()
+                .map(|(i, p, parity, _)| (i, p, parity))
+                .collect(),
+            worker_job: worker_job.map(|(p, parity, _)| (p, parity)),
+        }
     }
 }
 
@@ -187,7 +217,7 @@ impl Drop for Suspension {
             pool.resume(*parity);
         }
         if let Some((pool, parity)) = &self.worker_job {
-            WORKER_JOB.with(|w| w.set(*parity as u8));
+            WORKER_JOB.with(|w| w.set(w.get() & !SUSPENDED));
             pool.resume(*parity);
         }
     }

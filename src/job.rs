@@ -9,12 +9,11 @@
 use std::any::Any;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::context::Suspension;
 use crate::shared::{lock, Shared};
+use crate::sync::{Arc, AtomicUsize, Condvar, Instant, Mutex, Ordering, PoisonError};
 
 /// A fire-and-forget job that can be given back as its concrete type.
 pub(crate) trait PlainFn: Send {
@@ -362,7 +361,9 @@ impl<R> fmt::Debug for JobHandle<R> {
 /// message of a `&str` or `String` payload (what `panic!` produces) is kept readable beside it.
 pub struct PanicPayload {
     message: Option<String>,
-    payload: Mutex<Box<dyn Any + Send>>,
+    /// `std`'s mutex in every build: it only makes the payload `Sync`, and is no part of the
+    /// pool's synchronisation (so the shuttle build does not model it).
+    payload: std::sync::Mutex<Box<dyn Any + Send>>,
 }
 
 impl PanicPayload {
@@ -373,7 +374,7 @@ impl PanicPayload {
             .or_else(|| payload.downcast_ref::<String>().cloned());
         PanicPayload {
             message,
-            payload: Mutex::new(payload),
+            payload: std::sync::Mutex::new(payload),
         }
     }
 

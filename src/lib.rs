@@ -95,9 +95,11 @@ mod error;
 mod job;
 mod map;
 mod pool;
+mod queue;
 #[allow(unsafe_code)]
 mod scope;
 mod shared;
+mod sync;
 mod worker;
 
 pub use builder::{BuildError, Builder};

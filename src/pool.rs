@@ -2,16 +2,15 @@
 //! (`shutdown`, `shutdown_timeout`, `shutdown_now`, `Drop`).
 
 use std::fmt;
-use std::sync::Arc;
-use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
-
-use crossbeam_channel::{Receiver, RecvTimeoutError, Sender};
+use std::time::Duration;
 
 use crate::context;
 use crate::error::{SubmitTimeoutError, TrySubmitError};
 use crate::job::{Envelope, Job, JobHandle, Slot, Work};
+use crate::queue::{Receiver, RecvTimeoutError, Sender};
 use crate::shared::Shared;
+use crate::sync::thread::JoinHandle;
+use crate::sync::{Arc, Instant};
 use crate::Builder;
 
 /// A fixed set of worker threads fed through one bounded, lock-free queue.

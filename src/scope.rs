@@ -9,11 +9,11 @@ use std::any::Any;
 use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 
 use crate::context::Suspension;
 use crate::job::{Awaitable, JobError, SharedTask, Slot, State, Work};
 use crate::shared::{drop_catching, drop_quietly, lock};
+use crate::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use crate::WorkerPool;
 
 /// A scope's bookkeeping, shared (by `Arc`, never by borrow) with each of its jobs.
@@ -383,8 +383,12 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         let entry = Arc::new(QueueEntry {
             task: Mutex::new(Some(erased)),
         });
-        self.state.track(Arc::downgrade(&entry));
+        let weak = Arc::downgrade(&entry);
         self.pool.send_blocking(Work::Shared(entry));
+        // Only now, once the job is accepted and stamped with its idle epoch, may the scope's
+        // waiter run it: run before, it would count as finished in an epoch it was never
+        // accepted in, and `wait_idle`'s counts would stay off for good.
+        self.state.track(weak);
         ScopedJobHandle { task }
     }
 }

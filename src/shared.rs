@@ -13,18 +13,23 @@
 //! flips the epoch and waits for the old parity to have no job that is in flight and not suspended;
 //! jobs accepted after the flip carry the other parity and cannot hold it up, so a stream of new
 //! submissions cannot starve a waiter. At most one old epoch drains at a time, so two parities do.
+//!
+//! The epochs' counts pass over jobs suspended in a boundpool wait (a `wait_idle` inside a job
+//! must not wait for a job that may be waiting for it). A job suspended for the first time is
+//! registered as lingering under its epoch until it finishes; a `wait_idle` outside every job
+//! waits for the lingering jobs of the epochs it waits for as well.
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, Instant};
-
-use crossbeam_channel::{Receiver, SendTimeoutError, Sender, TrySendError};
+use std::time::Duration;
 
 use crate::context::{self, Suspension};
 use crate::job::{Envelope, Work};
 use crate::pool::Stats;
+use crate::queue::{Receiver, SendTimeoutError, Sender, TrySendError};
+use crate::sync::{Arc, Condvar, Instant, Mutex, MutexGuard, PoisonError};
+use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// A user callback run on worker threads.
 pub(crate) type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
@@ -116,6 +121,13 @@ struct IdleState {
     draining: bool,
     /// Every epoch below this one has drained.
     drained_below: u64,
+    /// Bumped by every notification of `idle_cv`, so that a waiter that let go of the lock to
+    /// run a job can tell whether it missed one.
+    notified: u64,
+    /// Jobs that have been suspended in a boundpool wait and not finished yet, by the epoch they
+    /// were accepted in. The epochs' counts pass over suspended jobs; a `wait_idle` outside
+    /// every job waits for these too.
+    lingering: BTreeMap<u64, usize>,
 }
 
 /// What the pool and everything running its jobs share.
@@ -161,7 +173,7 @@ pub(crate) struct Running<'a> {
 impl Running<'_> {
     /// Counts the job as finished, wakes `wait_idle` waiters, and pops its frame.
     pub(crate) fn finish(self, panicked: bool) {
-        context::pop(self.frame);
+        let lingering = context::pop(self.frame);
         if panicked {
             bump(
                 &self.counters.panicked,
@@ -176,7 +188,10 @@ impl Running<'_> {
             self.single_writer,
             Ordering::SeqCst,
         );
-        if self.shared.flags.0.idle_waiters.load(Ordering::SeqCst) > 0 {
+        if let Some(epoch) = lingering {
+            // After the counters: a `wait_idle` this releases reads stats that include the job.
+            self.shared.unlinger(epoch);
+        } else if self.shared.flags.0.idle_waiters.load(Ordering::SeqCst) > 0 {
             self.shared.notify_idle();
         }
     }
@@ -219,15 +234,39 @@ impl Shared {
         self.flags.0.epoch.load(Ordering::Relaxed) & 1
     }
 
-    /// Counts a job as accepted with `parity`: call before handing it to the queue.
+    /// Counts a job as accepted in the current epoch and returns the parity it was counted with,
+    /// to stamp the job with: call before handing it to the queue.
+    ///
+    /// The epoch is read again once the count is in. Had a `wait_idle` flipped it in between,
+    /// that wait may have read the counters without this job and returned, and the next
+    /// `wait_idle` drains the other parity: no wait would ever count the job, not even one that
+    /// begins after it was accepted. The count then moves to the new parity. SeqCst pairs with
+    /// `wait_idle` storing the new epoch and then reading the counters: either that wait sees
+    /// this count, or this thread sees the new epoch.
     #[inline]
-    pub(crate) fn accept(&self, parity: usize) {
-        self.accepted.0[parity].fetch_add(1, Ordering::Relaxed);
+    pub(crate) fn accept(&self) -> usize {
+        let mut parity = self.parity();
+        loop {
+            self.accepted.0[parity].fetch_add(1, Ordering::SeqCst);
+            let now = self.flags.0.epoch.load(Ordering::SeqCst) & 1;
+            if now == parity {
+                return parity;
+            }
+            self.reject(parity);
+            parity = now;
+        }
     }
 
-    /// Undoes [`accept`](Self::accept) for a job the queue did not take.
+    /// Undoes [`accept`](Self::accept) for a job the queue did not take, and wakes `wait_idle`
+    /// waiters: one may have counted the job in flight between the two, and a rejected job never
+    /// finishes, so nothing else would tell it that the count went down.
     fn reject(&self, parity: usize) {
+        // SeqCst pairs with `wait_idle` announcing itself and then reading the counters, as in
+        // `Running::finish`.
         self.rejected[parity].fetch_add(1, Ordering::SeqCst);
+        if self.flags.0.idle_waiters.load(Ordering::SeqCst) > 0 {
+            self.notify_idle();
+        }
     }
 
     /// Starts running a job accepted with `parity` on this thread: counts it and pushes its frame.
@@ -294,8 +333,7 @@ impl Shared {
     /// Runs a job on this thread that was never handed to the queue (caller-runs, a `map` item
     /// the queue had no room for): it is accepted and run in one go.
     pub(crate) fn run_inline(self: &Arc<Self>, work: Work) {
-        let parity = self.parity();
-        self.accept(parity);
+        let parity = self.accept();
         match work {
             Work::Plain(job) => self.run_plain(context::worker_index(self), job, parity),
             Work::Shared(task) => {
@@ -345,9 +383,8 @@ impl Shared {
     /// Tries to hand `work` to the queue once, with accounting.
     #[inline]
     pub(crate) fn try_send(&self, tx: &Sender<Envelope>, work: Work) -> Result<(), Work> {
-        let parity = self.parity();
+        let parity = self.accept();
         work.set_parity(parity);
-        self.accept(parity);
         match tx.try_send(Envelope { work, parity }) {
             Ok(()) => {
                 self.after_send();
@@ -421,9 +458,8 @@ impl Shared {
             Some(d) => (d - now).min(RENDEZVOUS_SLICE),
             None => RENDEZVOUS_SLICE,
         };
-        let parity = self.parity();
+        let parity = self.accept();
         work.set_parity(parity);
-        self.accept(parity);
         match tx.send_timeout(Envelope { work, parity }, slice) {
             Ok(()) => {
                 self.after_send();
@@ -446,7 +482,7 @@ impl Shared {
                 return true;
             }
             for _ in 0..(1 << i.min(6)) {
-                std::hint::spin_loop();
+                crate::sync::spin_loop();
             }
             i += 1;
             if Instant::now() >= end {
@@ -570,12 +606,31 @@ impl Shared {
             .wrapping_add(resumes) as i64
     }
 
-    /// Counts a job of `parity` as suspended in a boundpool wait.
-    pub(crate) fn suspend(&self, parity: usize) {
+    /// Counts a job of `parity` as suspended in a boundpool wait. The first time a job is
+    /// suspended (`first`), it is also registered as lingering until it finishes, under the epoch
+    /// it was accepted in, which this returns for the job's frame to keep.
+    ///
+    /// That epoch is the current one or the one draining: the job is in flight and not yet
+    /// suspended, so the drain of its epoch cannot have finished, nor the epoch moved on twice.
+    /// Registered before the suspension is counted, so a drain that passes over the job finds it
+    /// registered.
+    pub(crate) fn suspend(&self, parity: usize, first: bool) -> Option<u64> {
+        let lingering = first.then(|| {
+            let mut state = lock(&self.idle);
+            let current = state.generation;
+            let epoch = if (current & 1) as usize == parity {
+                current
+            } else {
+                current.wrapping_sub(1)
+            };
+            *state.lingering.entry(epoch).or_insert(0) += 1;
+            epoch
+        });
         self.suspends[parity].fetch_add(1, Ordering::SeqCst);
         if self.flags.0.idle_waiters.load(Ordering::SeqCst) > 0 {
             self.notify_idle();
         }
+        lingering
     }
 
     /// Counts a suspended job of `parity` as running again.
@@ -583,19 +638,81 @@ impl Shared {
         self.resumes[parity].fetch_add(1, Ordering::SeqCst);
     }
 
-    fn notify_idle(&self) {
-        let _guard = lock(&self.idle);
+    /// A job registered as lingering under `epoch` has finished.
+    fn unlinger(&self, epoch: u64) {
+        let mut state = lock(&self.idle);
+        if let Some(count) = state.lingering.get_mut(&epoch) {
+            *count -= 1;
+            if *count == 0 {
+                state.lingering.remove(&epoch);
+            }
+        }
+        state.notified = state.notified.wrapping_add(1);
         self.idle_cv.notify_all();
     }
 
+    fn notify_idle(&self) {
+        let mut state = lock(&self.idle);
+        state.notified = state.notified.wrapping_add(1);
+        self.idle_cv.notify_all();
+    }
+
+    /// Sleeps on `idle_cv` until notified, or until `deadline` if there is one; `Err` (with the
+    /// guard) once the deadline has passed.
+    fn wait_for_change<'a>(
+        &self,
+        state: MutexGuard<'a, IdleState>,
+        deadline: Option<Instant>,
+    ) -> Result<MutexGuard<'a, IdleState>, MutexGuard<'a, IdleState>> {
+        match deadline {
+            None => Ok(self
+                .idle_cv
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner)),
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return Err(state);
+                }
+                Ok(self
+                    .idle_cv
+                    .wait_timeout(state, d - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0)
+            }
+        }
+    }
+
+    /// Waits until no job accepted in an epoch up to `target` lingers (see `suspend`), or until
+    /// `deadline`; true if none does.
+    fn wait_lingering(
+        &self,
+        mut state: MutexGuard<'_, IdleState>,
+        target: u64,
+        deadline: Option<Instant>,
+    ) -> bool {
+        loop {
+            if state.lingering.range(..=target).next().is_none() {
+                return true;
+            }
+            state = match self.wait_for_change(state, deadline) {
+                Ok(state) => state,
+                Err(_) => return false,
+            };
+        }
+    }
+
     /// `wait_idle` / `wait_idle_timeout`: true once every job accepted before the call has
-    /// finished (or is suspended in a boundpool wait, or lies beneath this call on this thread's
-    /// stack); false if `deadline` passed first.
+    /// finished (inside a job: or is suspended in a boundpool wait, or lies beneath this call on
+    /// this thread's stack); false if `deadline` passed first.
     pub(crate) fn wait_idle(self: &Arc<Self>, deadline: Option<Instant>) -> bool {
         // Our own frames are beneath this call: suspending them takes them out of the count.
         let _suspension = Suspension::new();
         // A worker runs queued jobs itself: every worker might be waiting here.
         let helper = context::worker_index(self).is_some();
+        // Outside every job nothing can be waiting for this thread: it waits for the jobs
+        // suspended in a boundpool wait as well.
+        let outside = !context::in_any_job();
         let mut state = lock(&self.idle);
         self.flags.0.idle_waiters.fetch_add(1, Ordering::SeqCst);
         let target = state.generation;
@@ -615,43 +732,48 @@ impl Shared {
             if self.unsuspended_in_flight(parity) <= 0 {
                 state.draining = false;
                 state.drained_below = state.generation;
+                state.notified = state.notified.wrapping_add(1);
                 self.idle_cv.notify_all();
                 continue;
             }
             if helper {
+                let seen = state.notified;
                 drop(state);
                 let ran = match self.rx.try_recv() {
                     Ok(envelope) => {
+                        // As in the worker loop: producers parked on the full queue wait for it
+                        // to drain, and may be waiting for exactly this dequeue.
+                        self.after_dequeue();
                         self.run_envelope(context::worker_index(self), envelope);
                         true
                     }
                     Err(_) => false,
                 };
                 state = lock(&self.idle);
-                // A producer that sent after our `try_recv` notified under this lock before we
-                // took it, so re-checking the queue here cannot miss its job.
-                if ran || !self.rx.is_empty() {
+                // Whatever happened while the lock was free (a job finishing on another thread,
+                // a producer sending after our `try_recv`, another waiter finishing a drain)
+                // notified under the lock, and that notification went to no one: look again
+                // instead of sleeping through it.
+                if ran || state.notified != seen || !self.rx.is_empty() {
                     continue;
                 }
             }
-            state = match deadline {
-                None => self
-                    .idle_cv
-                    .wait(state)
-                    .unwrap_or_else(PoisonError::into_inner),
-                Some(d) => {
-                    let now = Instant::now();
-                    if now >= d {
-                        break false;
-                    }
-                    self.idle_cv
-                        .wait_timeout(state, d - now)
-                        .unwrap_or_else(PoisonError::into_inner)
-                        .0
+            state = match self.wait_for_change(state, deadline) {
+                Ok(state) => state,
+                Err(timed_out) => {
+                    state = timed_out;
+                    break false;
                 }
             };
         };
+        // Every job accepted up to `target` has now finished or is suspended in a wait, and a
+        // suspended one is registered as lingering (see `suspend`). Outside every job, wait for
+        // those to finish as well: they do so without this thread's help.
+        let idle = idle && (!outside || self.wait_lingering(state, target, deadline));
         self.flags.0.idle_waiters.fetch_sub(1, Ordering::SeqCst);
         idle
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -3,13 +3,11 @@
 //! with per-worker counters, run the hooks, and exit when the queue is closed and drained (or at
 //! once after `shutdown_now`).
 
-use std::sync::Arc;
-
-use crossbeam_channel::{Receiver, Sender};
-
 use crate::context;
 use crate::job::Envelope;
+use crate::queue::{Receiver, Sender};
 use crate::shared::Shared;
+use crate::sync::Arc;
 
 /// The body of worker thread `index`.
 ///

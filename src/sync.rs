@@ -1,0 +1,95 @@
+//! The synchronisation primitives, threads, thread-locals, spin hint and clock that the rest of the
+//! crate uses, from one place so that a model checker can stand in for them.
+//!
+//! In a normal build everything here is `std`'s, re-exported unchanged (no wrapper, no cost). Built
+//! with `RUSTFLAGS="--cfg shuttle"` they are the [`shuttle`](https://docs.rs/shuttle) model
+//! checker's instead, so that shuttle controls every scheduling decision the pool's own logic
+//! depends on (`tests/shuttle.rs` explores those schedules). Under shuttle:
+//!
+//! - [`spin_loop`] yields to the scheduler: a spinning thread would otherwise never let the thread
+//!   that ends its spin run. Every spin loop in the crate goes through it.
+//! - [`Instant`] is a virtual clock that advances a fixed step each time it is read, so that a loop
+//!   bounded by time (the producer's spin before parking) is deterministic and replayable.
+//! - [`Condvar::wait_timeout`] never times out (shuttle's waits like `wait`), so a timed wait on a
+//!   condition variable that only its timeout would end shows up as a deadlock. That is what the
+//!   models want for the producer's parking guard (wake-ups must not depend on it), and it means
+//!   `wait_idle_timeout`, `JobHandle::wait_timeout` and `submit_timeout` on a full queue are not
+//!   modelled. The queue's own timeouts are (see [`crate::queue`]): `shutdown_timeout`, and the
+//!   rendezvous slices of a producer at capacity 0.
+//!
+//! `Arc`, `Weak` and `PoisonError` are `std`'s in both builds (shuttle uses them too).
+
+pub(crate) use std::sync::{Arc, PoisonError, Weak};
+
+#[cfg(not(shuttle))]
+pub(crate) use std::{
+    hint::spin_loop,
+    sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    sync::{Condvar, Mutex, MutexGuard},
+    thread, thread_local,
+    time::Instant,
+};
+
+#[cfg(shuttle)]
+pub(crate) use shuttle::{
+    hint::spin_loop,
+    sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering},
+    sync::{Condvar, Mutex, MutexGuard},
+    thread, thread_local,
+};
+
+#[cfg(shuttle)]
+pub(crate) use clock::Instant;
+
+/// The virtual clock of the shuttle build.
+#[cfg(shuttle)]
+mod clock {
+    use std::cell::Cell;
+    use std::ops::{Add, Sub};
+    use std::time::Duration;
+
+    /// How far the clock moves on each read. Chosen so that the producer's 15 µs spin before
+    /// parking (`shared::SPIN`) makes a few rounds of `spin_loop`, then parks.
+    const STEP: Duration = Duration::from_micros(5);
+
+    std::thread_local! {
+        /// Shuttle runs an execution's threads as coroutines on one OS thread, so a `std`
+        /// thread-local is one clock per execution (and per test thread: tests run in parallel).
+        /// Only differences between readings matter, so it need not restart at each execution.
+        static NOW: Cell<Duration> = const { Cell::new(Duration::ZERO) };
+    }
+
+    /// A point on the virtual clock: the time since the test thread first read it.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub(crate) struct Instant(Duration);
+
+    impl Instant {
+        /// Reads the clock, advancing it by one step.
+        pub(crate) fn now() -> Instant {
+            NOW.with(|now| {
+                let t = now.get() + STEP;
+                now.set(t);
+                Instant(t)
+            })
+        }
+
+        pub(crate) fn checked_add(self, d: Duration) -> Option<Instant> {
+            self.0.checked_add(d).map(Instant)
+        }
+    }
+
+    impl Add<Duration> for Instant {
+        type Output = Instant;
+        fn add(self, d: Duration) -> Instant {
+            Instant(self.0 + d)
+        }
+    }
+
+    /// Saturating, as `std::time::Instant`'s subtraction is.
+    impl Sub for Instant {
+        type Output = Duration;
+        fn sub(self, earlier: Instant) -> Duration {
+            self.0.saturating_sub(earlier.0)
+        }
+    }
+}
