@@ -133,6 +133,15 @@ impl Contender {
             let handle = p.spawn(f);
             return Box::new(move || handle.join().unwrap());
         }
+        self.compute_oneshot(f)
+    }
+
+    /// Runs `f` on the contender and hands its result back through a per-job oneshot crossbeam
+    /// channel, on every contender (boundpool included: its `submit`).
+    pub fn compute_oneshot<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Box<dyn FnOnce() -> R> {
         let (tx, rx) = crossbeam_channel::bounded(1);
         self.execute(move || {
             let _ = tx.send(f());
@@ -230,6 +239,15 @@ pub fn run_compute(c: &Contender, jobs: usize, units: u32) {
 /// `jobs` jobs returning a `u64`, joined and summed by the caller.
 pub fn run_results(c: &Contender, jobs: u64) -> u64 {
     let pending: Vec<_> = (0..jobs).map(|i| c.compute(move || i * 3)).collect();
+    pending.into_iter().map(|get| get()).sum()
+}
+
+/// [`run_results`] with every contender, boundpool included, returning through a per-job
+/// oneshot channel: the baseline `spawn` + `join` must beat.
+pub fn run_results_oneshot(c: &Contender, jobs: u64) -> u64 {
+    let pending: Vec<_> = (0..jobs)
+        .map(|i| c.compute_oneshot(move || i * 3))
+        .collect();
     pending.into_iter().map(|get| get()).sum()
 }
 

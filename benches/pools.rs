@@ -5,7 +5,10 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use std::time::Duration;
 
 mod contenders;
-use contenders::{latency, run_compute, run_contended, run_results, run_tiny, Contender, POOLS};
+use contenders::{
+    latency, run_compute, run_contended, run_results, run_results_oneshot, run_tiny, Contender,
+    POOLS,
+};
 
 const TINY_JOBS: usize = 100_000;
 
@@ -80,6 +83,12 @@ fn results(c: &mut Criterion) {
             b.iter(|| assert_eq!(run_results(&pool, JOBS), 3 * JOBS * (JOBS - 1) / 2))
         });
     }
+    // The baseline `spawn` must beat: the same fan-out/fan-in on boundpool's `submit` with a
+    // per-job oneshot channel.
+    let pool = Contender::new("boundpool", 2, 64);
+    group.bench_function(BenchmarkId::from_parameter("boundpool-oneshot"), |b| {
+        b.iter(|| assert_eq!(run_results_oneshot(&pool, JOBS), 3 * JOBS * (JOBS - 1) / 2))
+    });
     group.finish();
 }
 

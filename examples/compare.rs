@@ -8,7 +8,8 @@
 mod contenders;
 
 use contenders::{
-    latency, run_compute, run_contended, run_results, run_tiny, work, Contender, POOLS,
+    latency, run_compute, run_contended, run_results, run_results_oneshot, run_tiny, work,
+    Contender, POOLS,
 };
 use std::time::{Duration, Instant};
 
@@ -183,6 +184,17 @@ fn main() {
             (2, 64),
             RESULTS as usize,
             |pool| assert_eq!(run_results(pool, RESULTS), 3 * RESULTS * (RESULTS - 1) / 2),
+        );
+        ns_per_job_row(
+            "results: per-job oneshot channel on every pool (ns/job)",
+            (2, 64),
+            RESULTS as usize,
+            |pool| {
+                assert_eq!(
+                    run_results_oneshot(pool, RESULTS),
+                    3 * RESULTS * (RESULTS - 1) / 2
+                )
+            },
         );
     }
 
