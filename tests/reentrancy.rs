@@ -34,6 +34,23 @@ where
     rx
 }
 
+/// Holds one of `pool`'s workers in a job until the returned gate opens; returns once that
+/// worker is held, with the job's handle.
+fn hold_one_worker(pool: &WorkerPool) -> (Arc<Gate>, boundpool::JobHandle<()>) {
+    let gate = Arc::new(Gate::new());
+    let (held_tx, held) = mpsc::channel();
+    let blocker = {
+        let gate = Arc::clone(&gate);
+        pool.spawn(move || {
+            held_tx.send(()).unwrap();
+            gate.wait();
+        })
+    };
+    held.recv_timeout(PATIENCE)
+        .expect("a worker took the holding job");
+    (gate, blocker)
+}
+
 /// The value of a job started with [`start_on_worker`].
 fn finish<R>(started: mpsc::Receiver<R>, what: &str) -> R {
     match started.recv_timeout(PATIENCE) {
@@ -320,18 +337,7 @@ fn wait_idle_in_a_job_finishes_while_a_feeder_keeps_submitting() {
 fn a_scope_inside_a_job_finishes_while_every_other_worker_is_blocked() {
     with_timeout("scope in a job, the other worker blocked", || {
         let pool = Arc::new(WorkerPool::new(2, 2));
-        let gate = Arc::new(Gate::new());
-        let (blocked_tx, blocked) = mpsc::channel();
-        let blocker = {
-            let gate = Arc::clone(&gate);
-            pool.spawn(move || {
-                blocked_tx.send(()).unwrap();
-                gate.wait();
-            })
-        };
-        blocked
-            .recv_timeout(PATIENCE)
-            .expect("one worker is now blocked");
+        let (gate, blocker) = hold_one_worker(&pool);
         let p = Arc::clone(&pool);
         let g = Arc::clone(&gate);
         let ran = on_worker(&pool, move || {
@@ -394,18 +400,7 @@ fn every_worker_waiting_at_a_scope_end_at_once_finishes() {
 fn map_consumer_on_a_worker_while_the_other_worker_is_blocked() {
     with_timeout("map consumed on a worker", || {
         let pool = Arc::new(WorkerPool::new(2, 0));
-        let gate = Arc::new(Gate::new());
-        let (blocked_tx, blocked) = mpsc::channel();
-        let blocker = {
-            let gate = Arc::clone(&gate);
-            pool.spawn(move || {
-                blocked_tx.send(()).unwrap();
-                gate.wait();
-            })
-        };
-        blocked
-            .recv_timeout(PATIENCE)
-            .expect("one worker is now blocked");
+        let (gate, blocker) = hold_one_worker(&pool);
         let p = Arc::clone(&pool);
         let out = on_worker(&pool, move || {
             p.map(0..500u32, |i| i + 1).collect::<Vec<_>>()
@@ -424,18 +419,7 @@ fn map_consumer_on_a_worker_while_the_other_worker_is_blocked() {
 fn join_from_outside_runs_the_job_the_only_worker_waits_for() {
     with_timeout("join while the only worker waits on the joined job", || {
         let pool = WorkerPool::new(1, 4);
-        let gate = Arc::new(Gate::new());
-        let (blocked_tx, blocked) = mpsc::channel();
-        let blocker = {
-            let gate = Arc::clone(&gate);
-            pool.spawn(move || {
-                blocked_tx.send(()).unwrap();
-                gate.wait();
-            })
-        };
-        blocked
-            .recv_timeout(PATIENCE)
-            .expect("the only worker is now blocked");
+        let (gate, blocker) = hold_one_worker(&pool);
         let g = Arc::clone(&gate);
         let opener = pool.spawn(move || {
             g.open();
