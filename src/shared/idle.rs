@@ -1,0 +1,201 @@
+//! `wait_idle` on [`Shared`]: the epochs' in-flight counts, suspended and lingering jobs, and the
+//! waiting itself (see the module docs of `shared` for the protocol).
+
+use super::*;
+
+impl Shared {
+    /// An upper bound on the jobs of `parity` that were in flight and not suspended at one moment
+    /// during this call, never below the true count at that moment; so 0 proves a moment at
+    /// which every such job had finished or was suspended.
+    ///
+    /// Each job's events happen in the order accept, (suspend, resume)*, finish (or accept,
+    /// reject), and every counter only grows. Terms subtracted (suspends, finished, rejected) are
+    /// read first, terms added (resumes, accepted) last: with t* the moment between the two
+    /// groups, each read value errs on the side of a larger result than the true count at t*.
+    fn unsuspended_in_flight(&self, parity: usize) -> i64 {
+        let suspends = self.suspends[parity].load(Ordering::SeqCst);
+        let rejected = self.rejected[parity].load(Ordering::SeqCst);
+        let finished: u64 = self
+            .per_worker
+            .iter()
+            .map(|p| &p.0)
+            .chain(std::iter::once(&self.other.0))
+            .map(|c| c.finished[parity].load(Ordering::SeqCst))
+            .fold(0, u64::wrapping_add);
+        let resumes = self.resumes[parity].load(Ordering::SeqCst);
+        let accepted = self.accepted.0[parity].load(Ordering::SeqCst);
+        accepted
+            .wrapping_sub(finished)
+            .wrapping_sub(rejected)
+            .wrapping_sub(suspends)
+            .wrapping_add(resumes) as i64
+    }
+
+    /// Counts a job of `parity` as suspended in a boundpool wait. The first time a job is
+    /// suspended (`first`), it is also registered as lingering until it finishes, under the epoch
+    /// it was accepted in, which this returns for the job's frame to keep.
+    ///
+    /// That epoch is the current one or the one draining: the job is in flight and not yet
+    /// suspended, so the drain of its epoch cannot have finished, nor the epoch moved on twice.
+    /// Registered before the suspension is counted, so a drain that passes over the job finds it
+    /// registered.
+    pub(crate) fn suspend(&self, parity: usize, first: bool) -> Option<u64> {
+        let lingering = first.then(|| {
+            let mut state = lock(&self.idle);
+            let current = state.generation;
+            let epoch = if (current & 1) as usize == parity {
+                current
+            } else {
+                current.wrapping_sub(1)
+            };
+            *state.lingering.entry(epoch).or_insert(0) += 1;
+            epoch
+        });
+        self.suspends[parity].fetch_add(1, Ordering::SeqCst);
+        if self.flags.0.idle_waiters.load(Ordering::SeqCst) > 0 {
+            self.notify_idle();
+        }
+        lingering
+    }
+
+    /// Counts a suspended job of `parity` as running again.
+    pub(crate) fn resume(&self, parity: usize) {
+        self.resumes[parity].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// A job registered as lingering under `epoch` has finished.
+    pub(super) fn unlinger(&self, epoch: u64) {
+        let mut state = lock(&self.idle);
+        if let Some(count) = state.lingering.get_mut(&epoch) {
+            *count -= 1;
+            if *count == 0 {
+                state.lingering.remove(&epoch);
+            }
+        }
+        state.notified = state.notified.wrapping_add(1);
+        self.idle_cv.notify_all();
+    }
+
+    pub(super) fn notify_idle(&self) {
+        let mut state = lock(&self.idle);
+        state.notified = state.notified.wrapping_add(1);
+        self.idle_cv.notify_all();
+    }
+
+    /// Sleeps on `idle_cv` until notified, or until `deadline` if there is one; `Err` (with the
+    /// guard) once the deadline has passed.
+    fn wait_for_change<'a>(
+        &self,
+        state: MutexGuard<'a, IdleState>,
+        deadline: Option<Instant>,
+    ) -> Result<MutexGuard<'a, IdleState>, MutexGuard<'a, IdleState>> {
+        match deadline {
+            None => Ok(self
+                .idle_cv
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner)),
+            Some(d) => {
+                let now = Instant::now();
+                if now >= d {
+                    return Err(state);
+                }
+                Ok(self
+                    .idle_cv
+                    .wait_timeout(state, d - now)
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .0)
+            }
+        }
+    }
+
+    /// Waits until no job accepted in an epoch up to `target` lingers (see `suspend`), or until
+    /// `deadline`; true if none does.
+    fn wait_lingering(
+        &self,
+        mut state: MutexGuard<'_, IdleState>,
+        target: u64,
+        deadline: Option<Instant>,
+    ) -> bool {
+        loop {
+            if state.lingering.range(..=target).next().is_none() {
+                return true;
+            }
+            state = match self.wait_for_change(state, deadline) {
+                Ok(state) => state,
+                Err(_) => return false,
+            };
+        }
+    }
+
+    /// `wait_idle` / `wait_idle_timeout`: true once every job accepted before the call has
+    /// finished (inside a job: or is suspended in a boundpool wait, or lies beneath this call on
+    /// this thread's stack); false if `deadline` passed first.
+    pub(crate) fn wait_idle(self: &Arc<Self>, deadline: Option<Instant>) -> bool {
+        // Our own frames are beneath this call: suspending them takes them out of the count.
+        let _suspension = Suspension::new();
+        // A worker runs queued jobs itself: every worker might be waiting here.
+        let helper = context::worker_index(self).is_some();
+        // Outside every job nothing can be waiting for this thread: it waits for the jobs
+        // suspended in a boundpool wait as well.
+        let outside = !context::in_any_job();
+        let mut state = lock(&self.idle);
+        self.flags.0.idle_waiters.fetch_add(1, Ordering::SeqCst);
+        let target = state.generation;
+        let idle = loop {
+            if state.drained_below > target {
+                break true;
+            }
+            if !state.draining {
+                state.generation += 1;
+                state.draining = true;
+                self.flags
+                    .0
+                    .epoch
+                    .store(state.generation as usize, Ordering::SeqCst);
+            }
+            let parity = ((state.generation - 1) & 1) as usize;
+            if self.unsuspended_in_flight(parity) <= 0 {
+                state.draining = false;
+                state.drained_below = state.generation;
+                state.notified = state.notified.wrapping_add(1);
+                self.idle_cv.notify_all();
+                continue;
+            }
+            if helper {
+                let seen = state.notified;
+                drop(state);
+                let ran = match self.rx.try_recv() {
+                    Ok(envelope) => {
+                        // As in the worker loop: producers parked on the full queue wait for it
+                        // to drain, and may be waiting for exactly this dequeue.
+                        self.after_dequeue();
+                        self.run_envelope(context::worker_index(self), envelope);
+                        true
+                    }
+                    Err(_) => false,
+                };
+                state = lock(&self.idle);
+                // Whatever happened while the lock was free (a job finishing on another thread,
+                // a producer sending after our `try_recv`, another waiter finishing a drain)
+                // notified under the lock, and that notification went to no one: look again
+                // instead of sleeping through it.
+                if ran || state.notified != seen || !self.rx.is_empty() {
+                    continue;
+                }
+            }
+            state = match self.wait_for_change(state, deadline) {
+                Ok(state) => state,
+                Err(timed_out) => {
+                    state = timed_out;
+                    break false;
+                }
+            };
+        };
+        // Every job accepted up to `target` has now finished or is suspended in a wait, and a
+        // suspended one is registered as lingering (see `suspend`). Outside every job, wait for
+        // those to finish as well: they do so without this thread's help.
+        let idle = idle && (!outside || self.wait_lingering(state, target, deadline));
+        self.flags.0.idle_waiters.fetch_sub(1, Ordering::SeqCst);
+        idle
+    }
+}

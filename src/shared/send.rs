@@ -1,0 +1,159 @@
+//! The producer side of [`Shared`]: handing a job to the queue with its accounting, blocking on a
+//! full queue (a short spin, then parking until the queue has drained to the low-water mark), the
+//! rendezvous slices of capacity 0, and the workers' wake-up of parked producers.
+
+use super::*;
+
+impl Shared {
+    /// Tries to hand `work` to the queue once, with accounting.
+    #[inline]
+    pub(crate) fn try_send(&self, tx: &Sender<Envelope>, work: Work) -> Result<(), Work> {
+        let parity = self.accept();
+        work.set_parity(parity);
+        match tx.try_send(Envelope { work, parity }) {
+            Ok(()) => {
+                self.after_send();
+                Ok(())
+            }
+            Err(TrySendError::Full(e)) | Err(TrySendError::Disconnected(e)) => {
+                self.reject(parity);
+                Err(e.work)
+            }
+        }
+    }
+
+    /// Wakes `wait_idle` helpers that might be waiting for a job that just entered the queue.
+    #[inline]
+    fn after_send(&self) {
+        if self.flags.0.idle_waiters.load(Ordering::SeqCst) > 0 {
+            self.notify_idle();
+        }
+    }
+
+    /// Hands `work` to the queue, waiting while it is full: until `deadline` if there is one
+    /// (then the work comes back), else for as long as it takes. Without a deadline, on a thread
+    /// that is running one of this pool's jobs, a full queue makes the job run inline instead
+    /// (caller-runs: that thread may be what the queue is waiting for).
+    pub(crate) fn send(
+        self: &Arc<Self>,
+        tx: &Sender<Envelope>,
+        mut work: Work,
+        deadline: Option<Instant>,
+    ) -> Result<(), Work> {
+        loop {
+            match self.try_send(tx, work) {
+                Ok(()) => return Ok(()),
+                Err(w) => work = w,
+            }
+            if deadline.is_none() && context::in_pool(self) {
+                self.run_inline(work);
+                return Ok(());
+            }
+            if self.capacity == 0 {
+                match self.send_rendezvous(tx, work, deadline)? {
+                    None => return Ok(()),
+                    Some(w) => work = w,
+                }
+                continue;
+            }
+            // Resume only once the queue has drained to the low-water mark, spinning briefly
+            // first: a producer that resumed at the first free slot would fail again at the
+            // next job, waking once per job and burning a core the workers need.
+            if !self.spin_until_low(tx, deadline) {
+                self.park(tx, deadline);
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) && tx.is_full() {
+                return Err(work);
+            }
+        }
+    }
+
+    /// Capacity 0: nothing would wake a parked producer, so block in the channel's own `send`, in
+    /// slices. `Ok(None)`: sent. `Ok(Some(work))`: a slice ended without a taker, retry.
+    /// `Err(work)`: the deadline passed.
+    fn send_rendezvous(
+        &self,
+        tx: &Sender<Envelope>,
+        work: Work,
+        deadline: Option<Instant>,
+    ) -> Result<Option<Work>, Work> {
+        let now = Instant::now();
+        let slice = match deadline {
+            Some(d) if d <= now => return Err(work),
+            Some(d) => (d - now).min(RENDEZVOUS_SLICE),
+            None => RENDEZVOUS_SLICE,
+        };
+        let parity = self.accept();
+        work.set_parity(parity);
+        match tx.send_timeout(Envelope { work, parity }, slice) {
+            Ok(()) => {
+                self.after_send();
+                Ok(None)
+            }
+            Err(SendTimeoutError::Timeout(e)) | Err(SendTimeoutError::Disconnected(e)) => {
+                self.reject(parity);
+                Ok(Some(e.work))
+            }
+        }
+    }
+
+    /// Spins briefly for the queue to drain to the low-water mark; true if it did.
+    fn spin_until_low(&self, tx: &Sender<Envelope>, deadline: Option<Instant>) -> bool {
+        let start = Instant::now();
+        let end = deadline.map_or(start + SPIN, |d| d.min(start + SPIN));
+        let mut i = 0u32;
+        loop {
+            if tx.len() <= self.low_water {
+                return true;
+            }
+            for _ in 0..(1 << i.min(6)) {
+                crate::sync::spin_loop();
+            }
+            i += 1;
+            if Instant::now() >= end {
+                return tx.len() <= self.low_water;
+            }
+        }
+    }
+
+    /// Parks until the queue has drained to the low-water mark (or the deadline passes).
+    fn park(&self, tx: &Sender<Envelope>, deadline: Option<Instant>) {
+        let mut guard = lock(&self.park_lock);
+        loop {
+            // Announce, then re-check exactly what the workers wake us on. SeqCst pairs with the
+            // SeqCst head update in crossbeam's `recv` followed by the worker's SeqCst load of
+            // `parked` (see `after_dequeue`): one of the two sides sees the other.
+            self.flags.0.parked.store(true, Ordering::SeqCst);
+            if tx.len() <= self.low_water {
+                return;
+            }
+            let mut wait = PARK_GUARD;
+            if let Some(d) = deadline {
+                let now = Instant::now();
+                if now >= d {
+                    return;
+                }
+                wait = wait.min(d - now);
+            }
+            guard = self
+                .park_cv
+                .wait_timeout(guard, wait)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Called by a worker after each dequeue: wakes parked producers once the queue has drained
+    /// to the low-water mark, so that a producer wakes once per many jobs, not once per job.
+    #[inline]
+    pub(crate) fn after_dequeue(&self) {
+        let flags = &self.flags.0;
+        if flags.parked.load(Ordering::SeqCst)
+            && self.rx.len() <= self.low_water
+            && flags.parked.swap(false, Ordering::SeqCst)
+        {
+            let _guard = lock(&self.park_lock);
+            self.park_cv.notify_all();
+        }
+    }
+}
