@@ -27,8 +27,11 @@ if command -v valgrind >/dev/null 2>&1; then
     args=()
     for t in "${TESTS[@]}"; do args+=(--test "$t"); done
     export CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUNNER="valgrind -q --leak-check=full --errors-for-leak-kinds=definite --error-exitcode=99"
+    # Two throughput tests (1 MB read 50 times; 60,000 scoped jobs) outrun their 60 s deadlock
+    # guard under valgrind's serialised, ~50x slower threads; ASan below still runs them.
+    skip=(--skip many_jobs_read_one_borrowed_slice --skip many_scopes_of_many_tiny_jobs_all_finish)
     if cargo test --target "$TARGET" --target-dir target/valgrind "${args[@]}" -- --test-threads=2 \
-        > target/valgrind.log 2>&1; then
+        "${skip[@]}" > target/valgrind.log 2>&1; then
         echo "valgrind: clean"
     else
         fail=1
