@@ -265,6 +265,31 @@ mod model {
         chan: Arc<Chan<T>>,
     }
 
+    /// The observers both ends have, as on crossbeam's `Sender` and `Receiver`.
+    macro_rules! observers {
+        ($end:ident) => {
+            impl<T> $end<T> {
+                pub(crate) fn len(&self) -> usize {
+                    self.chan.len()
+                }
+
+                pub(crate) fn is_empty(&self) -> bool {
+                    self.len() == 0
+                }
+
+                pub(crate) fn is_full(&self) -> bool {
+                    self.len() >= self.chan.capacity
+                }
+
+                pub(crate) fn capacity(&self) -> Option<usize> {
+                    Some(self.chan.capacity)
+                }
+            }
+        };
+    }
+    observers!(Sender);
+    observers!(Receiver);
+
     impl<T> Sender<T> {
         pub(crate) fn send(&self, msg: T) -> Result<(), SendError<T>> {
             self.chan
@@ -291,22 +316,6 @@ mod model {
         ) -> Result<(), SendTimeoutError<T>> {
             self.chan.send(msg, Some(deadline))
         }
-
-        pub(crate) fn len(&self) -> usize {
-            self.chan.len()
-        }
-
-        pub(crate) fn is_empty(&self) -> bool {
-            self.len() == 0
-        }
-
-        pub(crate) fn is_full(&self) -> bool {
-            self.len() >= self.chan.capacity
-        }
-
-        pub(crate) fn capacity(&self) -> Option<usize> {
-            Some(self.chan.capacity)
-        }
     }
 
     impl<T> Receiver<T> {
@@ -324,22 +333,6 @@ mod model {
 
         pub(crate) fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
             self.chan.recv(Some(deadline))
-        }
-
-        pub(crate) fn len(&self) -> usize {
-            self.chan.len()
-        }
-
-        pub(crate) fn is_empty(&self) -> bool {
-            self.len() == 0
-        }
-
-        pub(crate) fn is_full(&self) -> bool {
-            self.len() >= self.chan.capacity
-        }
-
-        pub(crate) fn capacity(&self) -> Option<usize> {
-            Some(self.chan.capacity)
         }
     }
 
