@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 
 use boundpool::WorkerPool;
-use common::{mix, panic_message, spin, with_timeout, Gate};
+use common::{hold_workers, mix, panic_message, spin, with_timeout, Gate};
 
 /// An input iterator over `0..n` that counts how often it was advanced.
 fn counted(n: u64) -> (Arc<AtomicUsize>, impl Iterator<Item = u64> + Send + 'static) {
@@ -299,13 +299,7 @@ fn works_with_one_worker_and_a_rendezvous_queue() {
 fn the_consumer_runs_the_front_item_when_every_worker_is_blocked() {
     with_timeout("map while all workers are blocked", || {
         let pool = WorkerPool::new(2, 4);
-        let gate = Arc::new(Gate::new());
-        let blockers: Vec<_> = (0..2)
-            .map(|_| {
-                let gate = Arc::clone(&gate);
-                pool.spawn(move || gate.wait())
-            })
-            .collect();
+        let (gate, blockers) = hold_workers(&pool, 2);
         let consumer = thread::current().id();
         let threads = Arc::new(Mutex::new(Vec::new()));
         let out: Vec<u32> = {

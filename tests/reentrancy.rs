@@ -13,7 +13,7 @@ use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::thread;
 
 use boundpool::WorkerPool;
-use common::{with_timeout, Gate, PATIENCE};
+use common::{hold_workers, with_timeout, PATIENCE};
 
 /// Starts `job` on one of `pool`'s workers. Not `spawn` + `join`: a `join` that finds the job
 /// still queued runs it on the joining thread, and these tests need the waits on a worker.
@@ -32,23 +32,6 @@ where
         let _ = tx.send(job());
     });
     rx
-}
-
-/// Holds one of `pool`'s workers in a job until the returned gate opens; returns once that
-/// worker is held, with the job's handle.
-fn hold_one_worker(pool: &WorkerPool) -> (Arc<Gate>, boundpool::JobHandle<()>) {
-    let gate = Arc::new(Gate::new());
-    let (held_tx, held) = mpsc::channel();
-    let blocker = {
-        let gate = Arc::clone(&gate);
-        pool.spawn(move || {
-            held_tx.send(()).unwrap();
-            gate.wait();
-        })
-    };
-    held.recv_timeout(PATIENCE)
-        .expect("a worker took the holding job");
-    (gate, blocker)
 }
 
 /// The value of a job started with [`start_on_worker`].
@@ -337,9 +320,10 @@ fn wait_idle_in_a_job_finishes_while_a_feeder_keeps_submitting() {
 fn a_scope_inside_a_job_finishes_while_every_other_worker_is_blocked() {
     with_timeout("scope in a job, the other worker blocked", || {
         let pool = Arc::new(WorkerPool::new(2, 2));
-        let (gate, blocker) = hold_one_worker(&pool);
+        let (gate, mut held) = hold_workers(&pool, 1);
+        let blocker = held.pop().unwrap();
         let p = Arc::clone(&pool);
-        let g = Arc::clone(&gate);
+        let g = gate.clone();
         let ran = on_worker(&pool, move || {
             let ran = AtomicUsize::new(0);
             p.scope(|s| {
@@ -400,7 +384,8 @@ fn every_worker_waiting_at_a_scope_end_at_once_finishes() {
 fn map_consumer_on_a_worker_while_the_other_worker_is_blocked() {
     with_timeout("map consumed on a worker", || {
         let pool = Arc::new(WorkerPool::new(2, 0));
-        let (gate, blocker) = hold_one_worker(&pool);
+        let (gate, mut held) = hold_workers(&pool, 1);
+        let blocker = held.pop().unwrap();
         let p = Arc::clone(&pool);
         let out = on_worker(&pool, move || {
             p.map(0..500u32, |i| i + 1).collect::<Vec<_>>()
@@ -419,8 +404,9 @@ fn map_consumer_on_a_worker_while_the_other_worker_is_blocked() {
 fn join_from_outside_runs_the_job_the_only_worker_waits_for() {
     with_timeout("join while the only worker waits on the joined job", || {
         let pool = WorkerPool::new(1, 4);
-        let (gate, blocker) = hold_one_worker(&pool);
-        let g = Arc::clone(&gate);
+        let (gate, mut held) = hold_workers(&pool, 1);
+        let blocker = held.pop().unwrap();
+        let g = gate.clone();
         let opener = pool.spawn(move || {
             g.open();
             thread::current().id()

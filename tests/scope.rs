@@ -7,11 +7,11 @@ mod common;
 use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Arc, Mutex};
+use std::sync::{mpsc, Mutex};
 use std::thread;
 
 use boundpool::{Scope, WorkerPool};
-use common::{panic_message, with_timeout, Gate, PATIENCE};
+use common::{hold_workers, panic_message, with_timeout, Gate, PATIENCE};
 
 #[test]
 fn jobs_fill_a_borrowed_vec_by_index_through_a_mutex_and_atomics() {
@@ -412,11 +412,7 @@ fn scope_finishes_when_the_only_worker_waits_for_one_of_its_jobs() {
     // The worker is stuck until a scoped job runs; the scope's caller runs it itself.
     with_timeout("scope while the only worker is blocked", || {
         let pool = WorkerPool::new(1, 8);
-        let gate = Arc::new(Gate::new());
-        let blocker = {
-            let gate = Arc::clone(&gate);
-            pool.spawn(move || gate.wait())
-        };
+        let (gate, held) = hold_workers(&pool, 1);
         let me = thread::current().id();
         let ran_on = Mutex::new(Vec::new());
         pool.scope(|s| {
@@ -429,7 +425,9 @@ fn scope_finishes_when_the_only_worker_waits_for_one_of_its_jobs() {
                 });
             }
         });
-        blocker.join().expect("the blocker finishes once released");
+        for h in held {
+            h.join().expect("the blocker finishes once released");
+        }
         let ran_on = ran_on.into_inner().unwrap();
         assert_eq!(ran_on.len(), 5, "every scoped job ran");
         assert!(

@@ -1,6 +1,7 @@
 //! Helpers shared by the integration tests: a gate that holds jobs, and a deadlock guard.
 #![allow(dead_code)] // each test binary uses a different subset
 
+use boundpool::{JobHandle, WorkerPool};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread;
 use std::time::Duration;
@@ -49,6 +50,20 @@ impl Gate {
         lock.lock().unwrap().0 = true;
         cv.notify_all();
     }
+}
+
+/// Holds `n` of `pool`'s workers in jobs waiting at a new gate; returns once all `n` are there,
+/// with the gate (open it to release them) and the jobs' handles.
+pub fn hold_workers(pool: &WorkerPool, n: usize) -> (Gate, Vec<JobHandle<()>>) {
+    let gate = Gate::new();
+    let held = (0..n)
+        .map(|_| {
+            let gate = gate.clone();
+            pool.spawn(move || gate.wait())
+        })
+        .collect();
+    gate.wait_for_waiters(n);
+    (gate, held)
 }
 
 /// Runs `f` on its own thread; fails the test if it does not finish within `PATIENCE` (a
