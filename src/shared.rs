@@ -317,9 +317,12 @@ impl Shared {
         running.finish(panicked);
     }
 
-    /// Runs a dequeued job on worker `worker` of this pool (`None`: on another thread).
+    /// Runs a job just taken from the queue, on worker `worker` of this pool (`None`: on another
+    /// thread). First wakes parked producers if the queue has drained to the low-water mark: they
+    /// may be waiting for exactly this dequeue, whoever made it.
     #[inline]
-    pub(crate) fn run_envelope(self: &Arc<Self>, worker: Option<usize>, envelope: Envelope) {
+    pub(crate) fn run_dequeued(self: &Arc<Self>, worker: Option<usize>, envelope: Envelope) {
+        self.after_dequeue();
         match envelope.work {
             Work::Plain(job) => self.run_plain(worker, job, envelope.parity),
             // The slot knows its parity and does its own accounting (a waiter may have run it).

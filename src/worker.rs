@@ -21,9 +21,8 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, rx: Receiver<Envelope>, ali
         let Ok(envelope) = rx.recv() else {
             break; // closed and drained: shutdown
         };
-        shared.after_dequeue();
         // Every user panic (the job's, a result's or a payload's `Drop`) is caught inside.
-        shared.run_envelope(Some(index), envelope);
+        shared.run_dequeued(Some(index), envelope);
     }
     shared.run_hook(false);
     context::leave_worker();

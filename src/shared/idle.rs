@@ -166,10 +166,7 @@ impl Shared {
                 drop(state);
                 let ran = match self.rx.try_recv() {
                     Ok(envelope) => {
-                        // As in the worker loop: producers parked on the full queue wait for it
-                        // to drain, and may be waiting for exactly this dequeue.
-                        self.after_dequeue();
-                        self.run_envelope(context::worker_index(self), envelope);
+                        self.run_dequeued(context::worker_index(self), envelope);
                         true
                     }
                     Err(_) => false,

@@ -143,10 +143,10 @@ impl Shared {
         }
     }
 
-    /// Called by a worker after each dequeue: wakes parked producers once the queue has drained
+    /// Called after each dequeue (by [`run_dequeued`](Self::run_dequeued)): wakes parked producers once the queue has drained
     /// to the low-water mark, so that a producer wakes once per many jobs, not once per job.
     #[inline]
-    pub(crate) fn after_dequeue(&self) {
+    pub(super) fn after_dequeue(&self) {
         let flags = &self.flags.0;
         if flags.parked.load(Ordering::SeqCst)
             && self.rx.len() <= self.low_water
