@@ -211,7 +211,34 @@ fn main() {
         );
     }
 
-    // compute: 1 µs jobs on 2 workers: efficiency = (jobs × single-thread time / workers) / wall.
+    if want("compute") {
+        compute_rows();
+    }
+
+    // latency: submit-to-start into an idle pool whose workers have parked (10 ms settle).
+    if want("latency") {
+        latency_row();
+    }
+
+    // flood: peak RSS growth while 2 slow workers fall behind a fast producer.
+    for jobs in [200_000, 2_000_000] {
+        if !want("flood") {
+            break;
+        }
+        let cells: Vec<String> = POOLS
+            .iter()
+            .map(|n| format!("{:.1} MiB", flood(n, jobs)))
+            .collect();
+        println!(
+            "| flood of {jobs} 256-byte jobs: peak RSS growth | {} |",
+            cells.join(" | ")
+        );
+    }
+    eprintln!("\n(total {:.1?})", started.elapsed());
+}
+
+/// compute: 1 µs jobs on 2 workers: efficiency = (jobs × single-thread time / workers) / wall.
+fn compute_rows() {
     const COMPUTE: usize = 200_000;
     let single = {
         let t = Instant::now();
@@ -221,9 +248,6 @@ fn main() {
         t.elapsed().as_secs_f64() / COMPUTE as f64
     };
     for capacity in [4, 1024] {
-        if !want("compute") {
-            break;
-        }
         let mut cells = Vec::new();
         let mut cpu_cells = Vec::new();
         let mut eff = vec![Vec::new(); POOLS.len()];
@@ -257,27 +281,6 @@ fn main() {
             cpu_cells.join(" | ")
         );
     }
-
-    // latency: submit-to-start into an idle pool whose workers have parked (10 ms settle).
-    if want("latency") {
-        latency_row();
-    }
-
-    // flood: peak RSS growth while 2 slow workers fall behind a fast producer.
-    for jobs in [200_000, 2_000_000] {
-        if !want("flood") {
-            break;
-        }
-        let cells: Vec<String> = POOLS
-            .iter()
-            .map(|n| format!("{:.1} MiB", flood(n, jobs)))
-            .collect();
-        println!(
-            "| flood of {jobs} 256-byte jobs: peak RSS growth | {} |",
-            cells.join(" | ")
-        );
-    }
-    eprintln!("\n(total {:.1?})", started.elapsed());
 }
 
 /// latency: submit-to-start into an idle pool whose workers have parked (10 ms settle).
