@@ -142,12 +142,18 @@ fn main() {
         flood_child(&args[2], args[3].parse().expect("job count"));
         return;
     }
-    // `compare profile <contender> <jobs>`: the tiny workload alone (2 workers, capacity 1024),
-    // for `valgrind --tool=callgrind`, whose instruction counts do not depend on the noise.
-    // Instructions per job = the difference of two job counts' totals over the difference.
-    if args.len() == 4 && args[1] == "profile" {
+    // `compare profile <contender> <jobs> [compute]`: the tiny (or compute) workload alone
+    // (2 workers, capacity 1024), for `valgrind --tool=callgrind`, whose instruction counts do
+    // not depend on the noise, or `perf record -e cpu-clock`. Instructions per job = the
+    // difference of two job counts' totals over the difference.
+    if (4..=5).contains(&args.len()) && args[1] == "profile" {
         let pool = Contender::new(&args[2], 2, 1024);
-        run_tiny(&pool, args[3].parse().expect("job count"));
+        let jobs = args[3].parse().expect("job count");
+        match args.get(4).map(String::as_str) {
+            None | Some("tiny") => run_tiny(&pool, jobs),
+            Some("compute") => run_compute(&pool, jobs, 1),
+            Some(other) => panic!("unknown profile workload {other:?}: tiny or compute"),
+        }
         return;
     }
     // `compare compute latency` runs only those workloads (tiny, results, contended, compute,
