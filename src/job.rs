@@ -66,10 +66,52 @@ impl Work {
     }
 }
 
-/// What travels through the queue: the job and the parity of the epoch it was accepted in.
-pub(crate) struct Envelope {
-    pub(crate) work: Work,
-    pub(crate) parity: usize,
+/// What travels through the queue: the job and, for a plain job, the parity of the epoch it was
+/// accepted in (a shared slot records its own). 24 bytes, so that a queue slot with crossbeam's
+/// stamp is 32 bytes: two slots to a cache line, none straddling two (a 32-byte envelope made a
+/// 40-byte slot, and more lines to move between the producer's and the workers' caches).
+pub(crate) enum Envelope {
+    Plain(PlainJob, Parity),
+    Shared(Arc<dyn SharedTask>),
+}
+
+// The layout the comment above relies on, checked at compile time (shuttle's `Arc` differs).
+#[cfg(all(target_pointer_width = "64", not(shuttle)))]
+const _: () = assert!(std::mem::size_of::<Envelope>() == 24);
+
+/// An idle-epoch parity in one byte, so that it shares [`Envelope`]'s tag word.
+#[derive(Clone, Copy)]
+#[repr(u8)]
+pub(crate) enum Parity {
+    Even = 0,
+    Odd = 1,
+}
+
+impl Envelope {
+    /// Seals `work` accepted with `parity` (0 or 1).
+    #[inline]
+    pub(crate) fn new(work: Work, parity: usize) -> Envelope {
+        match work {
+            Work::Plain(job) => {
+                let parity = if parity & 1 == 0 {
+                    Parity::Even
+                } else {
+                    Parity::Odd
+                };
+                Envelope::Plain(job, parity)
+            }
+            Work::Shared(task) => Envelope::Shared(task),
+        }
+    }
+
+    /// The work inside.
+    #[inline]
+    pub(crate) fn into_work(self) -> Work {
+        match self {
+            Envelope::Plain(job, _) => Work::Plain(job),
+            Envelope::Shared(task) => Work::Shared(task),
+        }
+    }
 }
 
 /// Something a thread can wait on for an `R`: the typed face of a [`Slot`].

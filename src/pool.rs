@@ -496,7 +496,7 @@ impl WorkerPool {
         self.shared.set_stop_now();
         let mut unstarted = Vec::new();
         while let Ok(envelope) = self.shared.rx.try_recv() {
-            unstarted.extend(Job::from_work(envelope.work));
+            unstarted.extend(Job::from_work(envelope.into_work()));
         }
         self.close_and_join(None);
         unstarted

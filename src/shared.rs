@@ -323,10 +323,10 @@ impl Shared {
     #[inline]
     pub(crate) fn run_dequeued(self: &Arc<Self>, worker: Option<usize>, envelope: Envelope) {
         self.after_dequeue();
-        match envelope.work {
-            Work::Plain(job) => self.run_plain(worker, job, envelope.parity),
+        match envelope {
+            Envelope::Plain(job, parity) => self.run_plain(worker, job, parity as usize),
             // The slot knows its parity and does its own accounting (a waiter may have run it).
-            Work::Shared(task) => {
+            Envelope::Shared(task) => {
                 task.run();
                 // If the handle is gone, this drops the result: a panic there stays here.
                 drop_quietly(task);

@@ -10,14 +10,14 @@ impl Shared {
     pub(crate) fn try_send(&self, tx: &Sender<Envelope>, work: Work) -> Result<(), Work> {
         let parity = self.accept();
         work.set_parity(parity);
-        match tx.try_send(Envelope { work, parity }) {
+        match tx.try_send(Envelope::new(work, parity)) {
             Ok(()) => {
                 self.after_send();
                 Ok(())
             }
             Err(TrySendError::Full(e)) | Err(TrySendError::Disconnected(e)) => {
                 self.reject(parity);
-                Err(e.work)
+                Err(e.into_work())
             }
         }
     }
@@ -85,14 +85,14 @@ impl Shared {
         };
         let parity = self.accept();
         work.set_parity(parity);
-        match tx.send_timeout(Envelope { work, parity }, slice) {
+        match tx.send_timeout(Envelope::new(work, parity), slice) {
             Ok(()) => {
                 self.after_send();
                 Ok(None)
             }
             Err(SendTimeoutError::Timeout(e)) | Err(SendTimeoutError::Disconnected(e)) => {
                 self.reject(parity);
-                Ok(Some(e.work))
+                Ok(Some(e.into_work()))
             }
         }
     }
