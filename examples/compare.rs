@@ -142,17 +142,24 @@ fn main() {
         flood_child(&args[2], args[3].parse().expect("job count"));
         return;
     }
-    // `compare profile <contender> <jobs> [compute]`: the tiny (or compute) workload alone
-    // (2 workers, capacity 1024), for `valgrind --tool=callgrind`, whose instruction counts do
-    // not depend on the noise, or `perf record -e cpu-clock`. Instructions per job = the
-    // difference of two job counts' totals over the difference.
-    if (4..=5).contains(&args.len()) && args[1] == "profile" {
-        let pool = Contender::new(&args[2], 2, 1024);
+    // `compare profile <contender> <jobs> [tiny|compute|contended [capacity]]`: one workload
+    // alone on 2 workers (capacity 1024; contended: 4 producers, capacity 64), for `perf record -e
+    // cpu-clock` or `valgrind --tool=callgrind`, whose instruction counts do not depend on the
+    // noise. Instructions per job = the difference of two job counts' totals over the difference.
+    if (4..=6).contains(&args.len()) && args[1] == "profile" {
         let jobs = args[3].parse().expect("job count");
-        match args.get(4).map(String::as_str) {
-            None | Some("tiny") => run_tiny(&pool, jobs),
-            Some("compute") => run_compute(&pool, jobs, 1),
-            Some(other) => panic!("unknown profile workload {other:?}: tiny or compute"),
+        let workload = args.get(4).map_or("tiny", String::as_str);
+        let capacity = match args.get(5) {
+            Some(c) => c.parse().expect("capacity"),
+            None if workload == "contended" => 64,
+            None => 1024,
+        };
+        let pool = Contender::new(&args[2], 2, capacity);
+        match workload {
+            "tiny" => run_tiny(&pool, jobs),
+            "compute" => run_compute(&pool, jobs, 1),
+            "contended" => run_contended(&pool, 4, jobs),
+            other => panic!("unknown workload {other:?}: tiny, compute or contended"),
         }
         return;
     }
