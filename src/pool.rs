@@ -168,6 +168,7 @@ impl WorkerPool {
         &self.shared
     }
 
+    #[inline]
     pub(crate) fn sender(&self) -> &Sender<Envelope> {
         match &self.tx {
             Some(tx) => tx,
@@ -176,6 +177,7 @@ impl WorkerPool {
     }
 
     /// Sends work, blocking while the queue is full (caller-runs on the pool's own threads).
+    #[inline]
     pub(crate) fn send_blocking(&self, work: Work) {
         if self.shared.send(self.sender(), work, None).is_err() {
             unreachable!("boundpool: without a deadline a send returns once the job is in or ran");

@@ -173,6 +173,7 @@ pub(crate) struct Running<'a> {
 
 impl Running<'_> {
     /// Counts the job as finished, wakes `wait_idle` waiters, and pops its frame.
+    #[inline]
     pub(crate) fn finish(self, panicked: bool) {
         let lingering = context::pop(self.frame);
         if panicked {
@@ -348,6 +349,7 @@ impl Shared {
     }
 
     /// Hands a fire-and-forget job's panic to the handler, if any; a panicking handler is caught.
+    #[cold]
     fn handle_panic(&self, payload: Box<dyn Any + Send>) {
         match &self.panic_handler {
             Some(handler) => {

@@ -64,6 +64,7 @@ impl Shared {
     }
 
     /// A job registered as lingering under `epoch` has finished.
+    #[cold]
     pub(super) fn unlinger(&self, epoch: u64) {
         let mut state = lock(&self.idle);
         if let Some(count) = state.lingering.get_mut(&epoch) {
@@ -76,6 +77,8 @@ impl Shared {
         self.idle_cv.notify_all();
     }
 
+    /// Wakes the threads in `wait_idle`: off the hot path, which only checks that there are some.
+    #[cold]
     pub(super) fn notify_idle(&self) {
         let mut state = lock(&self.idle);
         state.notified = state.notified.wrapping_add(1);

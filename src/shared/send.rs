@@ -34,17 +34,32 @@ impl Shared {
     /// (then the work comes back), else for as long as it takes. Without a deadline, on a thread
     /// that is running one of this pool's jobs, a full queue makes the job run inline instead
     /// (caller-runs: that thread may be what the queue is waiting for).
+    ///
+    /// The first try is inlined into the caller; the waiting is [`send_full`](Self::send_full),
+    /// out of line, so that the common case pays for no large stack frame.
+    #[inline]
     pub(crate) fn send(
+        self: &Arc<Self>,
+        tx: &Sender<Envelope>,
+        work: Work,
+        deadline: Option<Instant>,
+    ) -> Result<(), Work> {
+        match self.try_send(tx, work) {
+            Ok(()) => Ok(()),
+            Err(work) => self.send_full(tx, work, deadline),
+        }
+    }
+
+    /// [`send`](Self::send) after a try found the queue full.
+    #[cold]
+    #[inline(never)]
+    fn send_full(
         self: &Arc<Self>,
         tx: &Sender<Envelope>,
         mut work: Work,
         deadline: Option<Instant>,
     ) -> Result<(), Work> {
         loop {
-            match self.try_send(tx, work) {
-                Ok(()) => return Ok(()),
-                Err(w) => work = w,
-            }
             if deadline.is_none() && context::in_pool(self) {
                 self.run_inline(work);
                 return Ok(());
@@ -64,6 +79,10 @@ impl Shared {
             }
             if deadline.is_some_and(|d| Instant::now() >= d) && tx.is_full() {
                 return Err(work);
+            }
+            match self.try_send(tx, work) {
+                Ok(()) => return Ok(()),
+                Err(w) => work = w,
             }
         }
     }
