@@ -29,6 +29,7 @@ use crate::context::{self, Suspension};
 use crate::job::{Envelope, Work};
 use crate::pool::Stats;
 use crate::queue::{Receiver, SendTimeoutError, Sender, TrySendError};
+use crate::sync::thread::{self, Thread};
 use crate::sync::{Arc, Condvar, Instant, Mutex, MutexGuard, PoisonError};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
@@ -153,8 +154,8 @@ pub(crate) struct Shared {
     other: Padded<Counters>,
     idle: Mutex<IdleState>,
     idle_cv: Condvar,
-    park_lock: Mutex<()>,
-    park_cv: Condvar,
+    /// Producers parked on a full queue (see `Shared::park`), unparked at the low-water mark.
+    parked_producers: Mutex<Vec<Thread>>,
     /// A receiver of the queue, for `wait_idle` helping on a worker and for `shutdown_now`.
     pub(crate) rx: Receiver<Envelope>,
     on_thread_start: Option<Hook>,
@@ -221,8 +222,7 @@ impl Shared {
             other: Padded::default(),
             idle: Mutex::default(),
             idle_cv: Condvar::new(),
-            park_lock: Mutex::new(()),
-            park_cv: Condvar::new(),
+            parked_producers: Mutex::default(),
             rx,
             on_thread_start,
             on_thread_stop,

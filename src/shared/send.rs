@@ -136,30 +136,43 @@ impl Shared {
     }
 
     /// Parks until the queue has drained to the low-water mark (or the deadline passes).
+    ///
+    /// The producer puts its thread on the `parked_producers` list, announces itself in `parked`,
+    /// re-checks the queue and parks. The worker that sees the queue at the low-water mark takes
+    /// the whole list and unparks each thread after letting go of the lock, so a woken producer
+    /// goes straight back to sending. (With a condition variable every woken producer had to take
+    /// the lock again, the others and the notifying worker still holding or wanting it: four
+    /// producers queued up on it on every wake-up.) An unpark that arrives when this thread no
+    /// longer waits for it is a spurious wake-up of some later park, which every park allows.
     fn park(&self, tx: &Sender<Envelope>, deadline: Option<Instant>) {
-        let mut guard = lock(&self.park_lock);
+        let me = thread::current();
         loop {
+            {
+                let mut waiting = lock(&self.parked_producers);
+                if !waiting.iter().any(|t| t.id() == me.id()) {
+                    waiting.push(me.clone());
+                }
+            }
             // Announce, then re-check exactly what the workers wake us on. SeqCst pairs with the
             // SeqCst head update in crossbeam's `recv` followed by the worker's SeqCst load of
-            // `parked` (see `after_dequeue`): one of the two sides sees the other.
+            // `parked` (see `after_dequeue`): one of the two sides sees the other. The list entry
+            // is in before the announcement, so a worker that sees the one finds the other.
             self.flags.0.parked.store(true, Ordering::SeqCst);
             if tx.len() <= self.low_water {
-                return;
+                break;
             }
             let mut wait = PARK_GUARD;
             if let Some(d) = deadline {
                 let now = Instant::now();
                 if now >= d {
-                    return;
+                    break;
                 }
                 wait = wait.min(d - now);
             }
-            guard = self
-                .park_cv
-                .wait_timeout(guard, wait)
-                .unwrap_or_else(PoisonError::into_inner)
-                .0;
+            thread::park_timeout(wait);
         }
+        // Still on the list if nobody woke this thread (it never parked, or timed out).
+        lock(&self.parked_producers).retain(|t| t.id() != me.id());
     }
 
     /// Called after each dequeue (by [`run_dequeued`](Self::run_dequeued)): wakes parked producers once the queue has drained
@@ -171,8 +184,11 @@ impl Shared {
             && self.rx.len() <= self.low_water
             && flags.parked.swap(false, Ordering::SeqCst)
         {
-            let _guard = lock(&self.park_lock);
-            self.park_cv.notify_all();
+            // Unparked outside the lock: see `park`.
+            let waiting = std::mem::take(&mut *lock(&self.parked_producers));
+            for producer in waiting {
+                producer.unpark();
+            }
         }
     }
 }
