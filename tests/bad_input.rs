@@ -2,7 +2,7 @@
 //! every place the pool calls it (hooks, the panic handler, a job's captures' `Drop`, a result's
 //! `Drop`, a panic payload's `Drop`). After each, the pool must still have all its workers.
 
-mod armour_support;
+mod common;
 
 use std::any::Any;
 use std::error::Error;
@@ -11,8 +11,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
-use armour_support::{assert_all_workers_alive, quiet_panics, within, Gate, PATIENCE};
 use boundpool::{BuildError, JobError, SubmitTimeoutError, TrySubmitError, WorkerPool};
+use common::{assert_all_workers_alive, quiet_panics, within, Gate, PATIENCE};
 
 /// A value whose `Drop` panics (with an `armour:` message, silenced by `quiet_panics`).
 struct PanicOnDrop(&'static str);
@@ -136,7 +136,7 @@ fn job_error_into_panic_on_cancelled_panics() {
 
 #[test]
 fn job_error_of_a_panic_carries_the_payload() {
-    quiet_panics();
+    quiet_panics("armour:");
     let pool = WorkerPool::new(1, 4);
     let err = pool
         .spawn(|| -> u8 { panic!("armour: boom") })
@@ -216,7 +216,7 @@ fn submit_timeout_error_gives_the_job_back_and_debugs_without_f_debug() {
 
 #[test]
 fn scope_reraises_the_body_panic_after_the_jobs() {
-    quiet_panics();
+    quiet_panics("armour:");
     let pool = WorkerPool::new(2, 4);
     let ran = AtomicUsize::new(0);
     let out = panic::catch_unwind(AssertUnwindSafe(|| {
@@ -245,7 +245,7 @@ fn scope_reraises_the_body_panic_after_the_jobs() {
 
 #[test]
 fn scope_reraises_an_unjoined_job_panic_intact() {
-    quiet_panics();
+    quiet_panics("armour:");
     let pool = WorkerPool::new(2, 4);
     let out = panic::catch_unwind(AssertUnwindSafe(|| {
         pool.scope(|s| {
@@ -261,7 +261,7 @@ fn scope_reraises_an_unjoined_job_panic_intact() {
 
 #[test]
 fn map_resumes_the_panic_at_its_index_then_fuses() {
-    quiet_panics();
+    quiet_panics("armour:");
     let pool = WorkerPool::new(2, 2);
     let mut it = pool.map(0..10u32, |i| {
         if i == 3 {
@@ -283,7 +283,7 @@ fn map_resumes_the_panic_at_its_index_then_fuses() {
 
 #[test]
 fn panicking_hooks_and_handler_never_kill_a_worker() {
-    quiet_panics();
+    quiet_panics("armour:");
     let handled = Arc::new(AtomicUsize::new(0));
     let h = Arc::clone(&handled);
     let pool = WorkerPool::builder()
@@ -310,7 +310,7 @@ fn panicking_hooks_and_handler_never_kill_a_worker() {
 
 #[test]
 fn panicking_drop_of_a_submitted_capture_is_a_counted_panic() {
-    quiet_panics();
+    quiet_panics("armour:");
     let pool = WorkerPool::new(2, 4);
     for _ in 0..4 {
         let bomb = PanicOnDrop("capture");
@@ -329,7 +329,7 @@ fn panicking_drop_of_a_submitted_capture_is_a_counted_panic() {
 
 #[test]
 fn panicking_drop_of_a_spawned_capture_goes_to_the_handle() {
-    quiet_panics();
+    quiet_panics("armour:");
     let pool = WorkerPool::new(2, 4);
     let bomb = PanicOnDrop("spawn capture");
     let err = pool
@@ -345,7 +345,7 @@ fn panicking_drop_of_a_spawned_capture_goes_to_the_handle() {
 
 #[test]
 fn panicking_drop_of_a_detached_result_never_kills_a_worker() {
-    quiet_panics();
+    quiet_panics("armour:");
     let pool = WorkerPool::new(2, 8);
     let gate = Gate::new();
     gate.hold(&pool, 2);
@@ -362,7 +362,7 @@ fn panicking_drop_of_a_detached_result_never_kills_a_worker() {
 
 #[test]
 fn panicking_drop_of_a_payload_without_handler_never_kills_a_worker() {
-    quiet_panics();
+    quiet_panics("armour:");
     let pool = WorkerPool::new(1, 4);
     for _ in 0..3 {
         pool.submit(|| panic::panic_any(PanicOnDrop("payload")));
@@ -374,7 +374,7 @@ fn panicking_drop_of_a_payload_without_handler_never_kills_a_worker() {
 
 #[test]
 fn panicking_drop_of_an_unjoined_scoped_result_does_not_hang_the_scope() {
-    quiet_panics();
+    quiet_panics("armour:");
     let pool = Arc::new(WorkerPool::new(2, 4));
     let p = Arc::clone(&pool);
     let out = within(
@@ -401,7 +401,7 @@ fn panicking_drop_of_an_unjoined_scoped_result_does_not_hang_the_scope() {
 
 #[test]
 fn panicking_drop_of_map_results_after_the_map_is_dropped() {
-    quiet_panics();
+    quiet_panics("armour:");
     let pool = WorkerPool::new(2, 4);
     let gate = Gate::new();
     gate.hold(&pool, 2);

@@ -3,14 +3,14 @@
 //! `shutdown_now`, cancelled, drained at drop, scoped, `map`) must drop it exactly once: no leak,
 //! no double drop. Results carry counted payloads too (joined, detached, cancelled, discarded).
 
-mod armour_support;
+mod common;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use armour_support::{quiet_panics, within, Drops, Gate, PATIENCE};
 use boundpool::WorkerPool;
+use common::{quiet_panics, within, Drops, Gate, PATIENCE};
 
 /// Polls until `done()` holds, for at most `PATIENCE` (for effects on threads the test cannot
 /// join: detached workers).
@@ -39,7 +39,7 @@ fn jobs_that_run_drop_their_captures_once() {
 
 #[test]
 fn panicking_jobs_drop_their_captures_once() {
-    quiet_panics();
+    quiet_panics("armour:");
     let drops = Drops::new(100);
     let pool = WorkerPool::new(2, 4);
     let mut handles = Vec::new();
@@ -307,7 +307,7 @@ fn spawn_results_drop_once_joined_detached_or_discarded() {
 
 #[test]
 fn scoped_jobs_drop_captures_and_results_once() {
-    quiet_panics();
+    quiet_panics("armour:");
     let captures = Drops::new(30);
     let results = Drops::new(30);
     let pool = WorkerPool::new(2, 4);

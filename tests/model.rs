@@ -8,14 +8,14 @@
 //!
 //! Cases: 256 by default (about a second in debug); set `PROPTEST_CASES` to run more.
 
-mod armour_support;
+mod common;
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use armour_support::{quiet_panics, within, Gate, PATIENCE};
 use boundpool::{JobHandle, WorkerPool};
+use common::{quiet_panics, within, Gate, PATIENCE};
 use proptest::prelude::*;
 
 #[derive(Clone, Debug)]
@@ -190,7 +190,7 @@ impl Model {
 }
 
 fn run_case(workers: usize, capacity: usize, ops: Vec<Op>, end: End) {
-    quiet_panics();
+    quiet_panics("armour:");
     let pool = WorkerPool::new(workers, capacity);
     let mut m = Model {
         workers,

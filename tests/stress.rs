@@ -5,18 +5,18 @@
 //!
 //! `BOUNDPOOL_STRESS_ITERS` scales every loop (default 1000; pool churn runs ten times that).
 
-mod armour_support;
+mod common;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
 use std::time::Duration;
 
-use armour_support::{
+use boundpool::WorkerPool;
+use common::{
     assert_all_workers_alive, quiet_panics, thread_count, wait_threads_at_most, within, Drops,
     PATIENCE,
 };
-use boundpool::WorkerPool;
 
 fn iters() -> usize {
     std::env::var("BOUNDPOOL_STRESS_ITERS")
@@ -228,7 +228,7 @@ fn shutdown_now_racing_busy_workers_returns_or_runs_everything() {
 #[ignore]
 fn panics_in_every_position_never_lose_a_worker() {
     let _serial = serial();
-    quiet_panics();
+    quiet_panics("armour:");
     within(TEST_LIMIT, "panics everywhere", || {
         for i in 0..iters() / 10 {
             let handled = Arc::new(AtomicU64::new(0));

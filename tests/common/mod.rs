@@ -1,10 +1,12 @@
-//! Helpers shared by the integration tests: a gate that holds jobs, and a deadlock guard.
+//! Helpers shared by the integration tests: a gate that holds jobs (and the workers running
+//! them), a deadlock guard, quiet deliberate panics, drop-counted payloads, and thread counting.
 #![allow(dead_code)] // each test binary uses a different subset
 
 use boundpool::{JobHandle, WorkerPool};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Condvar, Mutex, Once, PoisonError};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long any wait in a test may take before it counts as a deadlock.
 pub const PATIENCE: Duration = Duration::from_secs(60);
@@ -33,10 +35,55 @@ impl Gate {
 
     /// Blocks the test until `n` jobs are waiting at the gate.
     pub fn wait_for_waiters(&self, n: usize) {
+        let reached = self.waiters_within(n, PATIENCE);
+        assert!(
+            reached >= n,
+            "{n} jobs never reached the gate (only {reached})"
+        );
+    }
+
+    /// Waits up to `limit` for `n` jobs to wait at the gate; returns how many do.
+    fn waiters_within(&self, n: usize, limit: Duration) -> usize {
         let (lock, cv) = &*self.inner;
         let state = lock.lock().unwrap();
-        let (_state, timeout) = cv.wait_timeout_while(state, PATIENCE, |s| s.1 < n).unwrap();
-        assert!(!timeout.timed_out(), "{n} jobs never reached the gate");
+        let (state, _) = cv.wait_timeout_while(state, limit, |s| s.1 < n).unwrap();
+        state.1
+    }
+
+    /// How many jobs wait at the gate now.
+    fn waiters(&self) -> usize {
+        self.inner.0.lock().unwrap().1
+    }
+
+    /// A job that waits at the gate.
+    pub fn job(&self) -> impl FnOnce() + Send + 'static {
+        let gate = self.clone();
+        move || gate.wait()
+    }
+
+    /// Submits `n` gate jobs to `pool` and returns once all of them wait at the gate: holds `n`
+    /// of its workers until the gate opens.
+    pub fn hold(&self, pool: &WorkerPool, n: usize) {
+        if let Err(i) = self.try_hold(pool, n, PATIENCE) {
+            panic!("gate: only {i} of {n} held jobs started");
+        }
+    }
+
+    /// [`hold`](Gate::hold), giving up after `limit`: `Err(i)` if only `i` of the jobs reached
+    /// the gate (a worker is gone or stuck).
+    pub fn try_hold(&self, pool: &WorkerPool, n: usize, limit: Duration) -> Result<(), usize> {
+        let before = self.waiters();
+        for _ in 0..n {
+            pool.submit(self.job());
+        }
+        let reached = self
+            .waiters_within(before + n, limit)
+            .saturating_sub(before);
+        if reached >= n {
+            Ok(())
+        } else {
+            Err(reached)
+        }
     }
 
     /// Whether the gate has been opened.
@@ -67,35 +114,58 @@ pub fn hold_workers(pool: &WorkerPool, n: usize) -> (Gate, Vec<JobHandle<()>>) {
 }
 
 /// Runs `f` on its own thread; fails the test if it does not finish within `PATIENCE` (a
-/// deadlock fails instead of hanging CI; the stuck thread is leaked).
+/// deadlock fails instead of hanging CI; the stuck thread is leaked). A panic in `f` is re-raised.
 pub fn with_timeout<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
+    within(PATIENCE, what, f)
+}
+
+/// [`with_timeout`] with a limit of its own.
+pub fn within<T: Send + 'static>(
+    limit: Duration,
+    what: &str,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> T {
     let (tx, rx) = std::sync::mpsc::channel();
-    thread::spawn(move || {
-        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
-        let _ = tx.send(result);
-    });
-    match rx.recv_timeout(PATIENCE) {
+    thread::Builder::new()
+        .name(format!("within:{what}"))
+        .spawn(move || {
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+            let _ = tx.send(result);
+        })
+        .expect("spawn the guarded thread");
+    match rx.recv_timeout(limit) {
         Ok(Ok(value)) => value,
         Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("deadlock: {what} did not finish within {PATIENCE:?}"),
+        Err(_) => panic!("deadlock: {what} did not finish within {limit:?}"),
     }
 }
 
 /// Silences the default panic message for panics whose message contains `marker` (tests that
-/// panic on purpose thousands of times), keeping every other panic visible.
+/// panic on purpose, thousands of times), keeping every other panic visible. One hook serves
+/// every marker registered in the process.
 pub fn quiet_panics(marker: &'static str) {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let msg = info
-            .payload()
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| info.payload().downcast_ref::<String>().cloned())
-            .unwrap_or_default();
-        if !msg.contains(marker) {
-            previous(info);
+    static MARKERS: Mutex<Vec<&'static str>> = Mutex::new(Vec::new());
+    static HOOK: Once = Once::new();
+    {
+        let mut markers = MARKERS.lock().unwrap_or_else(PoisonError::into_inner);
+        if !markers.contains(&marker) {
+            markers.push(marker);
         }
-    }));
+    }
+    HOOK.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let msg = panic_message(info.payload()).unwrap_or("");
+            let quiet = MARKERS
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .iter()
+                .any(|m| msg.contains(m));
+            if !quiet {
+                default(info);
+            }
+        }));
+    });
 }
 
 /// The message of a panic payload (`&str` or `String`), if it has one.
@@ -118,4 +188,102 @@ pub fn mix(i: u64) -> u64 {
 pub fn spin(rounds: u64) -> u64 {
     let acc = (0..rounds).fold(rounds, |acc, i| mix(acc ^ i));
     std::hint::black_box(acc)
+}
+
+/// A set of per-id drop counters.
+#[derive(Clone)]
+pub struct Drops(Arc<[AtomicU32]>);
+
+impl Drops {
+    pub fn new(n: usize) -> Drops {
+        Drops((0..n).map(|_| AtomicU32::new(0)).collect())
+    }
+
+    /// A payload whose drop counts for `id`.
+    pub fn payload(&self, id: usize) -> Payload {
+        Payload {
+            drops: self.clone(),
+            id,
+        }
+    }
+
+    pub fn count(&self, id: usize) -> u32 {
+        self.0[id].load(Ordering::SeqCst)
+    }
+
+    /// Asserts that every id in `ids` was dropped exactly once.
+    pub fn assert_each_once(&self, ids: impl IntoIterator<Item = usize>, what: &str) {
+        for id in ids {
+            let n = self.count(id);
+            assert_eq!(
+                n, 1,
+                "{what}: payload {id} dropped {n} times, expected exactly once"
+            );
+        }
+    }
+
+    /// Asserts every counter is exactly once.
+    pub fn assert_all_once(&self, what: &str) {
+        self.assert_each_once(0..self.0.len(), what);
+    }
+}
+
+/// A value whose `Drop` increments its id's counter.
+pub struct Payload {
+    drops: Drops,
+    pub id: usize,
+}
+
+impl Payload {
+    /// Touches the payload (so closures capture it by value, not by nothing).
+    pub fn touch(&self) -> usize {
+        self.id
+    }
+}
+
+impl Drop for Payload {
+    fn drop(&mut self) {
+        self.drops.0[self.id].fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+/// This process's thread count, from /proc/self/status (Linux); `None` elsewhere.
+pub fn thread_count() -> Option<usize> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("Threads:"))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Polls the thread count until it is at most `limit`, for at most `PATIENCE`. Thread exit is
+/// asynchronous after the last user-visible work, so this polls in a deadline loop.
+pub fn wait_threads_at_most(limit: usize) -> Result<(), usize> {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let Some(now) = thread_count() else {
+            return Ok(());
+        };
+        if now <= limit {
+            return Ok(());
+        }
+        if Instant::now() >= deadline {
+            return Err(now);
+        }
+        thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Asserts that every one of `pool`'s workers is alive and takes jobs: holds them all at once.
+pub fn assert_all_workers_alive(pool: &WorkerPool, what: &str) {
+    let gate = Gate::new();
+    let n = pool.workers();
+    if let Err(i) = gate.try_hold(pool, n, Duration::from_secs(20)) {
+        panic!("{what}: only {i} of {n} workers took a job: a worker died or is stuck");
+    }
+    gate.open();
+    assert!(
+        pool.wait_idle_timeout(PATIENCE),
+        "{what}: the pool did not go idle after the gate opened"
+    );
 }
