@@ -143,7 +143,9 @@ impl Shared {
     /// goes straight back to sending. (With a condition variable every woken producer had to take
     /// the lock again, the others and the notifying worker still holding or wanting it: four
     /// producers queued up on it on every wake-up.) An unpark that arrives when this thread no
-    /// longer waits for it is a spurious wake-up of some later park, which every park allows.
+    /// longer waits for it is a spurious wake-up of some later park, which every park allows;
+    /// and an unpark meant for another of this thread's waits that this loop swallows came after
+    /// whatever that wait re-checks, so the thread still sees it once it gets there.
     fn park(&self, tx: &Sender<Envelope>, deadline: Option<Instant>) {
         let me = thread::current();
         loop {
