@@ -10,7 +10,8 @@
 # order, for ROUNDS rounds (default 15). It prints the median ns per job of each and the median
 # of the per-round ratios B/A, with how many rounds B won: read a change as real only when the
 # ratio and the win count agree (e.g. 0.85 with 13 of 15), and run it twice. `scripts/ab.sh HEAD
-# HEAD` shows the noise of the day: identical code has given ratios of 0.95-1.10 at 15 rounds.
+# HEAD` shows the noise of the day: identical code has given ratios of 0.95-1.03 at 7 rounds,
+# and anywhere from 0.65 to 1.22 at 3.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 a=${1:?usage: scripts/ab.sh REV_A [REV_B|wt] [ROUNDS] [CASE-PREFIX ...]}
