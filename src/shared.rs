@@ -194,8 +194,8 @@ impl Running<'_> {
         if let Some(epoch) = lingering {
             // After the counters: a `wait_idle` this releases reads stats that include the job.
             self.shared.unlinger(epoch);
-        } else if self.shared.flags.0.idle_waiters.load(Ordering::SeqCst) > 0 {
-            self.shared.notify_idle();
+        } else {
+            self.shared.notify_idle_waiters();
         }
     }
 }
@@ -266,9 +266,7 @@ impl Shared {
         // SeqCst pairs with `wait_idle` announcing itself and then reading the counters, as in
         // `Running::finish`.
         self.rejected[parity].fetch_add(1, Ordering::SeqCst);
-        if self.flags.0.idle_waiters.load(Ordering::SeqCst) > 0 {
-            self.notify_idle();
-        }
+        self.notify_idle_waiters();
     }
 
     /// Starts running a job accepted with `parity` on this thread: counts it and pushes its frame.

@@ -52,9 +52,7 @@ impl Shared {
             epoch
         });
         self.suspends[parity].fetch_add(1, Ordering::SeqCst);
-        if self.flags.0.idle_waiters.load(Ordering::SeqCst) > 0 {
-            self.notify_idle();
-        }
+        self.notify_idle_waiters();
         lingering
     }
 
@@ -75,6 +73,15 @@ impl Shared {
         }
         state.notified = state.notified.wrapping_add(1);
         self.idle_cv.notify_all();
+    }
+
+    /// Wakes the threads in `wait_idle`, if there are any: the check inline, on the hot path;
+    /// the wake-up out of line.
+    #[inline]
+    pub(crate) fn notify_idle_waiters(&self) {
+        if self.flags.0.idle_waiters.load(Ordering::SeqCst) > 0 {
+            self.notify_idle();
+        }
     }
 
     /// Wakes the threads in `wait_idle`: off the hot path, which only checks that there are some.

@@ -8,25 +8,30 @@ impl Shared {
     /// Tries to hand `work` to the queue once, with accounting.
     #[inline]
     pub(crate) fn try_send(&self, tx: &Sender<Envelope>, work: Work) -> Result<(), Work> {
-        let parity = self.accept();
-        work.set_parity(parity);
-        match tx.try_send(Envelope::new(work, parity)) {
-            Ok(()) => {
-                self.after_send();
-                Ok(())
-            }
-            Err(TrySendError::Full(e)) | Err(TrySendError::Disconnected(e)) => {
-                self.reject(parity);
-                Err(e.into_work())
-            }
-        }
+        self.send_counted(work, |e| tx.try_send(e).map_err(TrySendError::into_inner))
     }
 
-    /// Wakes `wait_idle` helpers that might be waiting for a job that just entered the queue.
+    /// Hands `work` to the queue through `send` (one attempt of a channel operation that gives
+    /// the envelope back if the queue refused it), with the accounting around it: the job is
+    /// counted as accepted before, uncounted if refused, and `wait_idle` helpers that may be
+    /// waiting for a job to enter the queue are woken if it went in.
     #[inline]
-    fn after_send(&self) {
-        if self.flags.0.idle_waiters.load(Ordering::SeqCst) > 0 {
-            self.notify_idle();
+    fn send_counted(
+        &self,
+        work: Work,
+        send: impl FnOnce(Envelope) -> Result<(), Envelope>,
+    ) -> Result<(), Work> {
+        let parity = self.accept();
+        work.set_parity(parity);
+        match send(Envelope::new(work, parity)) {
+            Ok(()) => {
+                self.notify_idle_waiters();
+                Ok(())
+            }
+            Err(envelope) => {
+                self.reject(parity);
+                Err(envelope.into_work())
+            }
         }
     }
 
@@ -102,18 +107,11 @@ impl Shared {
             Some(d) => (d - now).min(RENDEZVOUS_SLICE),
             None => RENDEZVOUS_SLICE,
         };
-        let parity = self.accept();
-        work.set_parity(parity);
-        match tx.send_timeout(Envelope::new(work, parity), slice) {
-            Ok(()) => {
-                self.after_send();
-                Ok(None)
-            }
-            Err(SendTimeoutError::Timeout(e)) | Err(SendTimeoutError::Disconnected(e)) => {
-                self.reject(parity);
-                Ok(Some(e.into_work()))
-            }
-        }
+        let sent = self.send_counted(work, |e| {
+            tx.send_timeout(e, slice)
+                .map_err(SendTimeoutError::into_inner)
+        });
+        Ok(sent.err())
     }
 
     /// Spins briefly for the queue to drain to the low-water mark; true if it did.
