@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use boundpool::WorkerPool;
 use common::{
-    assert_all_workers_alive, quiet_panics, thread_count, wait_threads_at_most, within, Drops,
+    assert_all_workers_alive, assert_threads_back_to, quiet_panics, thread_count, within, Drops,
     PATIENCE,
 };
 
@@ -71,12 +71,8 @@ fn pools_created_and_dropped_ten_thousand_times_leak_no_threads() {
             }
         }
     });
-    if let Some(base) = baseline {
-        // The watchdog thread of `within` has been joined; allow nothing else to remain.
-        if let Err(now) = wait_threads_at_most(base) {
-            panic!("thread count rose from {base} to {now} after pool churn: a leak");
-        }
-    }
+    // The watchdog thread of `within` has been joined; allow nothing else to remain.
+    assert_threads_back_to(baseline, "after pool churn");
 }
 
 #[test]
@@ -102,11 +98,7 @@ fn pools_dropped_inside_their_own_jobs_leak_no_threads() {
                 .unwrap_or_else(|_| panic!("iteration {i}: the job never finished"));
         }
     });
-    if let Some(base) = baseline {
-        if let Err(now) = wait_threads_at_most(base) {
-            panic!("thread count rose from {base} to {now}: detached workers never exited");
-        }
-    }
+    assert_threads_back_to(baseline, "detached workers never exited");
 }
 
 #[test]

@@ -256,19 +256,19 @@ pub fn thread_count() -> Option<usize> {
         .and_then(|n| n.trim().parse().ok())
 }
 
-/// Polls the thread count until it is at most `limit`, for at most `PATIENCE`. Thread exit is
-/// asynchronous after the last user-visible work, so this polls in a deadline loop.
-pub fn wait_threads_at_most(limit: usize) -> Result<(), usize> {
+/// Asserts that the thread count comes back down to `baseline` (a [`thread_count`] taken before
+/// the test; `None`: not countable here, nothing to check), polling for up to `PATIENCE`: thread
+/// exit is asynchronous after the last user-visible work.
+pub fn assert_threads_back_to(baseline: Option<usize>, what: &str) {
+    let Some(base) = baseline else { return };
     let deadline = Instant::now() + PATIENCE;
     loop {
-        let Some(now) = thread_count() else {
-            return Ok(());
-        };
-        if now <= limit {
-            return Ok(());
+        let Some(now) = thread_count() else { return };
+        if now <= base {
+            return;
         }
         if Instant::now() >= deadline {
-            return Err(now);
+            panic!("{what}: thread count rose from {base} to {now}: a leak");
         }
         thread::sleep(Duration::from_millis(5));
     }
