@@ -163,6 +163,19 @@ fn main() {
         }
         return;
     }
+    // `compare latency-settle <samples> <settle-µs>...`: the latency workload on the floor and
+    // boundpool only, paired (the order alternating sample by sample), once per settle time: how
+    // the gap between the two depends on how long the workers have been parked.
+    if args.len() >= 4 && args[1] == "latency-settle" {
+        let samples = args[2].parse().expect("sample count");
+        for settle in &args[3..] {
+            latency_settle(
+                samples,
+                Duration::from_micros(settle.parse().expect("settle µs")),
+            );
+        }
+        return;
+    }
     // `compare compute latency` runs only those workloads (tiny, results, contended, compute,
     // latency, flood); no argument runs them all.
     let only: Vec<&str> = args[1..].iter().map(String::as_str).collect();
@@ -317,5 +330,32 @@ fn latency_row() {
     println!(
         "| latency, idle pool, median of 40 | {} |",
         cells.join(" | ")
+    );
+}
+
+/// One row of `compare latency-settle`: `samples` paired latency samples on the floor and
+/// boundpool (2 workers, capacity 4) after `settle` of idleness each.
+fn latency_settle(samples: usize, settle: Duration) {
+    let pools = [
+        Contender::new("floor", 2, 4),
+        Contender::new("boundpool", 2, 4),
+    ];
+    for pool in &pools {
+        run_tiny(pool, 10_000);
+    }
+    let mut lat = [Vec::new(), Vec::new()];
+    for round in 0..samples {
+        for k in 0..2 {
+            let i = (round + k) % 2;
+            std::thread::sleep(settle);
+            lat[i].push(latency(&pools[i]).as_nanos() as f64 / 1000.0);
+        }
+    }
+    let wins = (0..samples).filter(|&r| lat[1][r] < lat[0][r]).count();
+    let [floor, boundpool] = lat.map(|l| median(l).0);
+    println!(
+        "settle {settle:>8.1?}: floor {floor:6.1} µs, boundpool {boundpool:6.1} µs, \
+         ratio {:.3}, boundpool faster in {wins}/{samples}",
+        boundpool / floor
     );
 }
