@@ -225,16 +225,8 @@ fn main() {
     }
 
     // contended: 4 producers vs 1, 100,000 tiny jobs, 2 workers, capacity 64: ns per job.
-    for producers in [1, 4] {
-        if !want("contended") {
-            break;
-        }
-        ns_per_job_row(
-            &format!("contended, {producers} producer(s) (ns/job)"),
-            (2, 64),
-            TINY,
-            |pool| run_contended(pool, producers, TINY),
-        );
+    if want("contended") {
+        contended_rows(TINY);
     }
 
     if want("compute") {
@@ -261,6 +253,51 @@ fn main() {
         );
     }
     eprintln!("\n(total {:.1?})", started.elapsed());
+}
+
+/// contended: `jobs` tiny jobs from 1 and from 4 producers (2 workers, capacity 64). Each round
+/// runs both on every pool back to back, in alternating order, so that the third row's ratio
+/// (4 producers ÷ 1, per round) compares runs made moments apart: the two plain rows can land in
+/// different regimes of a noisy machine.
+fn contended_rows(jobs: usize) {
+    let pools: Vec<Contender> = POOLS.iter().map(|n| Contender::new(n, 2, 64)).collect();
+    for pool in &pools {
+        run_tiny(pool, 10_000);
+    }
+    let mut ns = [vec![Vec::new(); POOLS.len()], vec![Vec::new(); POOLS.len()]];
+    let mut ratio = vec![Vec::new(); POOLS.len()];
+    for round in 0..ROUNDS {
+        for (i, pool) in pools.iter().enumerate() {
+            let mut t = [0.0; 2];
+            for k in 0..2 {
+                let which = (round + k) % 2;
+                let started = Instant::now();
+                run_contended(pool, [1, 4][which], jobs);
+                t[which] = started.elapsed().as_nanos() as f64 / jobs as f64;
+                ns[which][i].push(t[which]);
+            }
+            ratio[i].push(t[1] / t[0]);
+        }
+    }
+    for (which, producers) in [1, 4].into_iter().enumerate() {
+        let stats: Vec<_> = ns[which].iter().cloned().map(median).collect();
+        print_ratio_row(
+            &format!("contended, {producers} producer(s) (ns/job)"),
+            &stats,
+            "ns",
+        );
+    }
+    let cells: Vec<String> = ratio
+        .into_iter()
+        .map(|r| {
+            let (m, lo, hi) = median(r);
+            format!("**{m:.2}×** ({lo:.2}–{hi:.2})")
+        })
+        .collect();
+    println!(
+        "| contended: time per job, 4 producers ÷ 1, paired per round | {} |",
+        cells.join(" | ")
+    );
 }
 
 /// compute: 1 µs jobs on 2 workers: efficiency = (jobs × single-thread time / workers) / wall.
