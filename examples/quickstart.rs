@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 fn main() {
-    // Four workers; at most eight jobs wait in the queue (a ninth `submit` waits for room).
+    // Four workers; at most eight jobs wait in the queue (a `submit` that finds it full waits).
     let pool = WorkerPool::new(4, 8);
 
     // Fire-and-forget jobs.

@@ -73,6 +73,10 @@ impl Builder {
     /// A full queue makes [`submit`](WorkerPool::submit) block: that is the pool's
     /// backpressure. `0` is allowed and makes the queue a rendezvous: a submit waits until a worker
     /// takes the job.
+    ///
+    /// The queue's slots are allocated when the pool is built (32 bytes each on 64-bit targets).
+    /// A capacity too large to allocate is not a [`BuildError`]: like any allocation, it panics
+    /// (capacity overflow) or aborts (out of memory).
     pub fn capacity(mut self, capacity: usize) -> Builder {
         self.capacity = Some(capacity);
         self

@@ -595,6 +595,12 @@ impl Job {
     /// A fire-and-forget job's panic unwinds into the caller. A job with a handle (`spawn`)
     /// delivers its value or its panic to its [`JobHandle`], as on a worker; if a `join` already
     /// ran it (a `join` runs a job that is still waiting), this does nothing.
+    ///
+    /// # Panics
+    ///
+    /// If the job was submitted with [`submit`](crate::WorkerPool::submit) (or its `try_` and
+    /// `_timeout` forms) and panics: the panic is the job's own, resumed here. A job with a
+    /// handle never panics here.
     pub fn run(mut self) {
         match self.work.take() {
             Some(Work::Plain(job)) => job.call(),

@@ -10,7 +10,7 @@
 //! ```
 //! use boundpool::WorkerPool;
 //!
-//! // 4 workers; at most 16 jobs wait in the queue, a 17th `submit` blocks until there is room.
+//! // 4 workers; at most 16 jobs wait in the queue: a `submit` that finds it full blocks.
 //! let pool = WorkerPool::new(4, 16);
 //!
 //! // Fire-and-forget.

@@ -131,6 +131,8 @@ impl WorkerPool {
     ///
     /// If `workers` is 0, or if the operating system refuses to create a thread. Use
     /// [`builder`](WorkerPool::builder) to get these as a [`BuildError`](crate::BuildError).
+    /// A `capacity` too large to allocate fails as any allocation does (see
+    /// [`Builder::capacity`](crate::Builder::capacity)).
     ///
     /// # Examples
     ///
@@ -141,7 +143,11 @@ impl WorkerPool {
     pub fn new(workers: usize, capacity: usize) -> WorkerPool {
         match Builder::new().workers(workers).capacity(capacity).build() {
             Ok(pool) => pool,
-            Err(e) => panic!("boundpool::WorkerPool::new({workers}, {capacity}): {e}"),
+            Err(e) => {
+                let cause =
+                    std::error::Error::source(&e).map_or(String::new(), |c| format!(": {c}"));
+                panic!("boundpool::WorkerPool::new({workers}, {capacity}): {e}{cause}")
+            }
         }
     }
 
@@ -256,10 +262,17 @@ impl WorkerPool {
 
     /// Runs `job` on a worker, waiting at most `timeout` for room in the queue.
     ///
+    /// A full queue is waited on as in [`submit`](WorkerPool::submit): a short spin, then parked
+    /// until the workers have drained the queue to a quarter of its capacity, so that a blocked
+    /// producer wakes once per many jobs. Here the wait also ends at the deadline, where the job
+    /// gets one last try.
+    ///
     /// # Errors
     ///
-    /// [`SubmitTimeoutError::Timeout`] with the job, untouched, if the queue stayed full. There
-    /// is no caller-runs here, on any thread.
+    /// [`SubmitTimeoutError::Timeout`] with the job, untouched, if the queue was full at that
+    /// last try. A slot may have been free for a moment in between: the wait resumes at the
+    /// low-water mark, not at the first free slot. There is no caller-runs here, on any
+    /// thread.
     ///
     /// # Examples
     ///

@@ -175,8 +175,9 @@ impl Shared {
         lock(&self.parked_producers).retain(|t| t.id() != me.id());
     }
 
-    /// Called after each dequeue (by [`run_dequeued`](Self::run_dequeued)): wakes parked producers once the queue has drained
-    /// to the low-water mark, so that a producer wakes once per many jobs, not once per job.
+    /// Called after each dequeue (by [`run_dequeued`](Self::run_dequeued)): wakes parked
+    /// producers once the queue has drained to the low-water mark, so that a producer wakes once
+    /// per many jobs, not once per job.
     #[inline]
     pub(super) fn after_dequeue(&self) {
         let flags = &self.flags.0;
