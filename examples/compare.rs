@@ -202,31 +202,42 @@ fn main() {
         );
     }
 
-    // results: 10,000 jobs returning u64, joined and summed by the caller.
+    // results: 10,000 jobs returning u64, joined and summed by the caller: through a per-job
+    // oneshot channel on every pool, and through boundpool's `spawn` + `join` (the others: the
+    // oneshot channel again, a control of the pairing), round by round.
     const RESULTS: u64 = 10_000;
     if want("results") {
-        ns_per_job_row(
-            "results: spawn + join, 2 workers (ns/job)",
+        paired_rows(
+            [
+                "results: per-job oneshot channel on every pool (ns/job)",
+                "results: spawn + join, 2 workers (ns/job)",
+            ],
+            "results: spawn + join ÷ oneshot, paired per round (the others: oneshot ÷ oneshot)",
             (2, 64),
             RESULTS as usize,
-            |pool| assert_eq!(run_results(pool, RESULTS), 3 * RESULTS * (RESULTS - 1) / 2),
-        );
-        ns_per_job_row(
-            "results: per-job oneshot channel on every pool (ns/job)",
-            (2, 64),
-            RESULTS as usize,
-            |pool| {
-                assert_eq!(
-                    run_results_oneshot(pool, RESULTS),
-                    3 * RESULTS * (RESULTS - 1) / 2
-                )
+            |pool, which| {
+                let sum = if which == 0 {
+                    run_results_oneshot(pool, RESULTS)
+                } else {
+                    run_results(pool, RESULTS)
+                };
+                assert_eq!(sum, 3 * RESULTS * (RESULTS - 1) / 2);
             },
         );
     }
 
     // contended: 4 producers vs 1, 100,000 tiny jobs, 2 workers, capacity 64: ns per job.
     if want("contended") {
-        contended_rows(TINY);
+        paired_rows(
+            [
+                "contended, 1 producer(s) (ns/job)",
+                "contended, 4 producer(s) (ns/job)",
+            ],
+            "contended: time per job, 4 producers ÷ 1, paired per round",
+            (2, 64),
+            TINY,
+            |pool, which| run_contended(pool, [1, 4][which], TINY),
+        );
     }
 
     if want("compute") {
@@ -255,12 +266,22 @@ fn main() {
     eprintln!("\n(total {:.1?})", started.elapsed());
 }
 
-/// contended: `jobs` tiny jobs from 1 and from 4 producers (2 workers, capacity 64). Each round
-/// runs both on every pool back to back, in alternating order, so that the third row's ratio
-/// (4 producers ÷ 1, per round) compares runs made moments apart: the two plain rows can land in
-/// different regimes of a noisy machine.
-fn contended_rows(jobs: usize) {
-    let pools: Vec<Contender> = POOLS.iter().map(|n| Contender::new(n, 2, 64)).collect();
+/// Two variants of a workload of `jobs` jobs (`run(pool, 0)` and `run(pool, 1)`) on every pool
+/// of shape `(workers, capacity)`. Each round runs both on every pool back to back, in
+/// alternating order; prints a row of ns per job for each, with ratios to the floor, and a row of
+/// the per-round ratio variant 1 ÷ variant 0 — runs made moments apart, where rows made minutes
+/// apart can land in different regimes of a noisy machine.
+fn paired_rows(
+    labels: [&str; 2],
+    ratio_label: &str,
+    (workers, capacity): (usize, usize),
+    jobs: usize,
+    run: impl Fn(&Contender, usize),
+) {
+    let pools: Vec<Contender> = POOLS
+        .iter()
+        .map(|n| Contender::new(n, workers, capacity))
+        .collect();
     for pool in &pools {
         run_tiny(pool, 10_000);
     }
@@ -272,20 +293,16 @@ fn contended_rows(jobs: usize) {
             for k in 0..2 {
                 let which = (round + k) % 2;
                 let started = Instant::now();
-                run_contended(pool, [1, 4][which], jobs);
+                run(pool, which);
                 t[which] = started.elapsed().as_nanos() as f64 / jobs as f64;
                 ns[which][i].push(t[which]);
             }
             ratio[i].push(t[1] / t[0]);
         }
     }
-    for (which, producers) in [1, 4].into_iter().enumerate() {
+    for (which, label) in labels.into_iter().enumerate() {
         let stats: Vec<_> = ns[which].iter().cloned().map(median).collect();
-        print_ratio_row(
-            &format!("contended, {producers} producer(s) (ns/job)"),
-            &stats,
-            "ns",
-        );
+        print_ratio_row(label, &stats, "ns");
     }
     let cells: Vec<String> = ratio
         .into_iter()
@@ -294,10 +311,7 @@ fn contended_rows(jobs: usize) {
             format!("**{m:.2}×** ({lo:.2}–{hi:.2})")
         })
         .collect();
-    println!(
-        "| contended: time per job, 4 producers ÷ 1, paired per round | {} |",
-        cells.join(" | ")
-    );
+    println!("| {ratio_label} | {} |", cells.join(" | "));
 }
 
 /// compute: 1 µs jobs on 2 workers: efficiency = (jobs × single-thread time / workers) / wall.
