@@ -21,57 +21,68 @@ fn held_pool(workers: usize, capacity: usize, gate: &Gate) -> WorkerPool {
 
 #[test]
 fn exactly_capacity_jobs_are_accepted_then_full_gives_the_job_back() {
-    for capacity in [1, 4, 16] {
-        let gate = Gate::new();
-        let pool = held_pool(2, capacity, &gate);
-        let ran = Arc::new(AtomicUsize::new(0));
-        for i in 0..capacity {
-            let ran = Arc::clone(&ran);
-            let accepted = pool.try_submit(move || {
-                ran.fetch_add(1, Ordering::SeqCst);
-            });
-            assert!(accepted.is_ok(), "job {i} of {capacity} fits in the queue");
+    with_timeout("fill the queue, then get jobs back", || {
+        for capacity in [1, 4, 16] {
+            check_capacity(capacity);
         }
-        assert_eq!(pool.stats().queued, capacity, "queue is full");
-        let marker = Arc::new(AtomicBool::new(false));
-        let m = Arc::clone(&marker);
-        let err = pool
-            .try_submit(move || m.store(true, Ordering::SeqCst))
-            .unwrap_err();
-        assert!(err.is_full(), "Full when the queue is full");
-        assert_eq!(format!("{err:?}"), "Full(..)", "Debug without F: Debug");
-        let job = err.into_inner();
-        job(); // the closure came back untouched and still works
-        assert!(marker.load(Ordering::SeqCst), "returned closure ran");
+    });
+}
 
-        let err = pool
-            .submit_timeout(|| (), Duration::from_millis(20))
-            .unwrap_err();
-        assert!(matches!(err, SubmitTimeoutError::Timeout(_)), "timed out");
-        err.into_inner()();
-        assert_eq!(
-            pool.stats().queued,
-            capacity,
-            "rejected jobs are not counted as queued"
-        );
-
-        gate.open();
-        let stats = pool.shutdown();
-        assert_eq!(
-            ran.load(Ordering::SeqCst),
-            capacity,
-            "accepted jobs all ran"
-        );
-        assert_eq!(
-            stats.completed as usize,
-            capacity + 2,
-            "held jobs + accepted"
-        );
+fn check_capacity(capacity: usize) {
+    let gate = Gate::new();
+    let pool = held_pool(2, capacity, &gate);
+    let ran = Arc::new(AtomicUsize::new(0));
+    for i in 0..capacity {
+        let ran = Arc::clone(&ran);
+        let accepted = pool.try_submit(move || {
+            ran.fetch_add(1, Ordering::SeqCst);
+        });
+        assert!(accepted.is_ok(), "job {i} of {capacity} fits in the queue");
     }
+    assert_eq!(pool.stats().queued, capacity, "queue is full");
+    let marker = Arc::new(AtomicBool::new(false));
+    let m = Arc::clone(&marker);
+    let err = pool
+        .try_submit(move || m.store(true, Ordering::SeqCst))
+        .unwrap_err();
+    assert!(err.is_full(), "Full when the queue is full");
+    assert_eq!(format!("{err:?}"), "Full(..)", "Debug without F: Debug");
+    let job = err.into_inner();
+    job(); // the closure came back untouched and still works
+    assert!(marker.load(Ordering::SeqCst), "returned closure ran");
+
+    let err = pool
+        .submit_timeout(|| (), Duration::from_millis(20))
+        .unwrap_err();
+    assert!(matches!(err, SubmitTimeoutError::Timeout(_)), "timed out");
+    err.into_inner()();
+
+    gate.open();
+    let stats = pool.shutdown();
+    assert_eq!(
+        ran.load(Ordering::SeqCst),
+        capacity,
+        "accepted jobs all ran"
+    );
+    assert_eq!(
+        stats.completed as usize,
+        capacity + 2,
+        "held jobs + accepted"
+    );
+    // Had a refused job stayed counted as accepted, it would show as queued forever now
+    // (while the queue was full, `queued` is capped at `capacity` and could not show it).
+    assert_eq!(
+        stats.queued, 0,
+        "refused jobs are not counted as queued: nothing is left over once all ran"
+    );
 }
 
 #[test]
 fn blocking_submit_waits_until_a_worker_frees_a_slot() {
+    with_timeout("blocking submit", blocking_submit_body);
+}
+
+fn blocking_submit_body() {
     let gate = Gate::new();
     let pool = Arc::new(held_pool(1, 2, &gate));
     for _ in 0..2 {
@@ -92,22 +103,25 @@ fn blocking_submit_waits_until_a_worker_frees_a_slot() {
         done_rx.recv_timeout(Duration::from_millis(100)).is_err(),
         "submit returned while the queue was full"
     );
-    assert_eq!(pool.stats().queued, 2, "the blocked job is not queued");
+    // (Whether the blocked job counts as queued cannot be seen from here: `Stats::queued` is
+    // capped at `capacity`, and the job has not run. The final counts below cover it.)
     gate.open();
     done_rx
         .recv_timeout(PATIENCE)
         .expect("submit went through once a worker was released");
     producer.join().unwrap();
     pool.wait_idle();
-    assert_eq!(
-        pool.stats().completed,
-        4,
-        "held + 2 queued + the blocked one"
-    );
+    let stats = pool.stats();
+    assert_eq!(stats.completed, 4, "held + 2 queued + the blocked one");
+    assert_eq!(stats.queued, 0, "nothing left queued once idle");
 }
 
 #[test]
 fn capacity_zero_is_a_rendezvous() {
+    with_timeout("rendezvous", rendezvous_body);
+}
+
+fn rendezvous_body() {
     let gate = Gate::new();
     let pool = held_pool(1, 0, &gate);
     assert!(
@@ -120,14 +134,22 @@ fn capacity_zero_is_a_rendezvous() {
         "no taker within the timeout"
     );
     gate.open();
-    // Blocking submits hand each job straight to the worker.
+    // Blocking submits hand each job straight to the worker. A submit returns only once the
+    // one worker has taken the job, and it takes a job only after starting (and finishing) the
+    // one before: so after `n` submits returned, at least `n - 1` jobs have started. A queue
+    // that buffered anything would let the producer run further ahead.
     let ran = Arc::new(AtomicUsize::new(0));
-    for _ in 0..100 {
-        let ran = Arc::clone(&ran);
+    for returned in 1..=100 {
+        let ran2 = Arc::clone(&ran);
         pool.submit(move || {
-            ran.fetch_add(1, Ordering::SeqCst);
+            ran2.fetch_add(1, Ordering::SeqCst);
         });
-        assert_eq!(pool.stats().queued, 0, "a rendezvous queue holds nothing");
+        let started = ran.load(Ordering::SeqCst);
+        assert!(
+            returned - started.min(returned) <= 1,
+            "a rendezvous queue holds nothing: {returned} submits returned, only {started} \
+             jobs started"
+        );
     }
     pool.shutdown();
     assert_eq!(ran.load(Ordering::SeqCst), 100, "every handed-over job ran");
@@ -136,27 +158,42 @@ fn capacity_zero_is_a_rendezvous() {
 #[test]
 fn many_blocked_producers_never_exceed_the_bound() {
     with_timeout("blocked producers", || {
-        let capacity = 3;
-        let pool = WorkerPool::new(2, capacity);
-        let ran = Arc::new(AtomicUsize::new(0));
-        let over = AtomicBool::new(false);
+        const WORKERS: usize = 2;
+        const CAPACITY: usize = 3;
+        let pool = WorkerPool::new(WORKERS, CAPACITY);
+        // Measured here, not with `Stats::queued` (which is capped at the capacity): each
+        // producer counts a submit once it has returned, each job counts itself as it starts.
+        // Every returned submit was accepted; at most `CAPACITY` accepted jobs are in the
+        // queue, and at most one per worker has been taken off it but not yet counted itself
+        // as started. Reading `returned` before `started` keeps the difference an upper bound.
+        let returned = AtomicUsize::new(0);
+        let started = Arc::new(AtomicUsize::new(0));
+        let worst = AtomicUsize::new(0);
         std::thread::scope(|s| {
             for _ in 0..4 {
                 s.spawn(|| {
                     for _ in 0..2_000 {
-                        let ran = Arc::clone(&ran);
+                        let count = Arc::clone(&started);
                         pool.submit(move || {
-                            ran.fetch_add(1, Ordering::Relaxed);
+                            count.fetch_add(1, Ordering::SeqCst);
+                            // Slower jobs than submits keep the queue full and the producers
+                            // blocked, where an unbounded queue would let them run ahead.
+                            common::spin(300);
                         });
-                        if pool.stats().queued > capacity {
-                            over.store(true, Ordering::SeqCst);
-                        }
+                        let r = returned.fetch_add(1, Ordering::SeqCst) + 1;
+                        let st = started.load(Ordering::SeqCst);
+                        worst.fetch_max(r.saturating_sub(st), Ordering::SeqCst);
                     }
                 });
             }
         });
-        assert!(!over.load(Ordering::SeqCst), "queued exceeded capacity");
+        let worst = worst.load(Ordering::SeqCst);
+        assert!(
+            worst <= CAPACITY + WORKERS,
+            "{worst} submits returned ahead of the jobs started: more than capacity {CAPACITY} \
+             + {WORKERS} jobs in hand"
+        );
         assert_eq!(pool.shutdown().completed, 8_000, "every job counted");
-        assert_eq!(ran.load(Ordering::SeqCst), 8_000, "every job ran");
+        assert_eq!(started.load(Ordering::SeqCst), 8_000, "every job ran");
     });
 }

@@ -64,60 +64,50 @@ fn builder_rejects_a_nul_in_the_thread_name() {
     assert!(err.source().is_none(), "InvalidThreadName has no source");
 }
 
-#[test]
-fn builder_reports_a_refused_thread_as_spawn_error() {
-    // A 64 TiB stack cannot be mapped: the OS refuses the thread.
-    let result = WorkerPool::builder().workers(2).stack_size(1 << 46).build();
-    let err = result.expect_err("a thread with a 64 TiB stack should be refused");
-    assert!(matches!(err, BuildError::Spawn(_)), "got {err:?}");
-    assert!(
-        err.source().is_some(),
-        "Spawn carries the io::Error as source"
-    );
-}
+// A refused thread (`BuildError::Spawn`) is tested in building.rs
+// (`a_refused_thread_is_a_spawn_error_with_its_source`), which also accepts an OS that
+// overcommits even a 64 TiB stack.
 
 // ------------------------------------------------------------------ errors
 
-/// One try at getting a `spawn` job cancelled by `shutdown_now`: the only worker is held, and a
-/// helper opens the gate once `shutdown_now` has begun (it may still lose the race to the
-/// worker, which then runs the job: also correct). Returns the error if the job was cancelled.
-fn try_cancel_one() -> Option<JobError> {
-    let pool = WorkerPool::new(1, 4);
-    let gate = Arc::new(Gate::new());
-    gate.hold(&pool, 1);
-    let handle = pool.spawn(|| 5);
-    let opener = Arc::clone(&gate);
-    let (go, wait) = mpsc::channel::<()>();
-    let helper = std::thread::spawn(move || {
-        wait.recv_timeout(PATIENCE).ok();
-        opener.open();
-    });
-    go.send(()).unwrap();
-    let unstarted = pool.shutdown_now();
-    helper.join().unwrap();
-    let returned = unstarted.len();
-    drop(unstarted); // cancels
-    match handle.join() {
-        Ok(v) => {
-            assert_eq!(
-                (v, returned),
-                (5, 0),
-                "a job either ran or came back, not both"
-            );
-            None
-        }
-        Err(e) => {
-            assert_eq!(returned, 1, "the cancelled job was among the returned jobs");
-            Some(e)
-        }
-    }
+/// The error of a `spawn` job cancelled by `shutdown_now`, deterministically: the only worker
+/// runs a job that calls `shutdown_now` itself (on one of the pool's own threads it does not wait
+/// for the running jobs), so the queued job cannot have started; it comes back and is dropped,
+/// which cancels it.
+fn cancelled_job_error() -> JobError {
+    within(PATIENCE, "cancel a queued spawn job", || {
+        let pool = WorkerPool::new(1, 4);
+        let (pool_tx, pool_rx) = mpsc::channel::<WorkerPool>();
+        let (started_tx, started_rx) = mpsc::channel();
+        let (returned_tx, returned_rx) = mpsc::channel();
+        pool.submit(move || {
+            started_tx.send(()).unwrap();
+            let pool = pool_rx
+                .recv_timeout(PATIENCE)
+                .expect("the pool was handed over");
+            let unstarted = pool.shutdown_now();
+            let returned = unstarted.len();
+            drop(unstarted); // cancels, before the test joins (a join would run a queued job)
+            returned_tx.send(returned).unwrap();
+        });
+        started_rx
+            .recv_timeout(PATIENCE)
+            .expect("the shutting-down job started");
+        let handle = pool.spawn(|| 5);
+        pool_tx.send(pool).unwrap();
+        let returned = returned_rx
+            .recv_timeout(PATIENCE)
+            .expect("shutdown_now returned on the worker");
+        assert_eq!(returned, 1, "the queued job came back from shutdown_now");
+        handle
+            .join()
+            .expect_err("the job was cancelled, it cannot have run")
+    })
 }
 
 #[test]
 fn job_error_into_panic_on_cancelled_panics() {
-    let err = (0..200)
-        .find_map(|_| try_cancel_one())
-        .expect("in 200 tries shutdown_now should win the race at least once");
+    let err = cancelled_job_error();
     assert!(err.is_cancelled() && !err.is_panic(), "got {err:?}");
     assert_eq!(format!("{err:?}"), "Cancelled", "Debug of Cancelled");
     assert!(!err.to_string().is_empty(), "Display of Cancelled");
@@ -125,9 +115,7 @@ fn job_error_into_panic_on_cancelled_panics() {
     let out = panic::catch_unwind(AssertUnwindSafe(|| err.into_panic()));
     assert!(out.is_err(), "into_panic on Cancelled must panic");
 
-    let err = (0..200)
-        .find_map(|_| try_cancel_one())
-        .expect("cancelled again");
+    let err = cancelled_job_error();
     assert!(
         err.try_into_panic().is_err_and(|e| e.is_cancelled()),
         "try_into_panic gives the error back"

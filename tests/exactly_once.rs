@@ -1,10 +1,17 @@
 //! Exactly once: a million jobs from four producers each run exactly once.
+mod common;
+
 use boundpool::WorkerPool;
+use common::with_timeout;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 
 #[test]
 fn four_producers_a_million_jobs_each_runs_exactly_once() {
+    with_timeout("a million jobs", a_million_jobs);
+}
+
+fn a_million_jobs() {
     const PRODUCERS: usize = 4;
     const PER_PRODUCER: usize = 250_000;
     let flags: Arc<Vec<AtomicU8>> = Arc::new(

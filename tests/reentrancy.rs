@@ -13,7 +13,7 @@ use std::sync::{mpsc, Arc, Barrier, Mutex};
 use std::thread;
 
 use boundpool::WorkerPool;
-use common::{hold_workers, with_timeout, PATIENCE};
+use common::{hold_workers, with_timeout, Progress, PATIENCE};
 
 /// Starts `job` on one of `pool`'s workers. Not `spawn` + `join`: a `join` that finds the job
 /// still queued runs it on the joining thread, and these tests need the waits on a worker.
@@ -272,25 +272,20 @@ fn wait_idle_in_a_job_finishes_while_a_feeder_keeps_submitting() {
     with_timeout("wait_idle inside a job under a steady stream", || {
         let pool = Arc::new(WorkerPool::new(2, 4));
         let stop = Arc::new(AtomicBool::new(false));
-        let fed = Arc::new(AtomicUsize::new(0));
-        let (feeding_tx, feeding) = mpsc::channel();
+        let fed = Progress::new();
         let feeder = {
-            let (pool, stop, fed) = (Arc::clone(&pool), Arc::clone(&stop), Arc::clone(&fed));
+            let (pool, stop, fed) = (Arc::clone(&pool), Arc::clone(&stop), fed.clone());
             thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     pool.submit(|| {
                         std::hint::black_box((0..50u64).fold(0u64, |a, i| a.wrapping_mul(31) ^ i));
                     });
-                    if fed.fetch_add(1, Ordering::SeqCst) == 100 {
-                        feeding_tx.send(()).unwrap();
-                    }
+                    fed.bump();
                 }
             })
         };
         // The stream is flowing before the waiter starts, and until it has returned.
-        feeding
-            .recv_timeout(PATIENCE)
-            .expect("the feeder submitted 100 jobs");
+        fed.wait_past(100, "the feeder submitted more than 100 jobs");
         let p = Arc::clone(&pool);
         let counted = on_worker(&pool, move || {
             let done = Arc::new(AtomicUsize::new(0));
@@ -303,15 +298,16 @@ fn wait_idle_in_a_job_finishes_while_a_feeder_keeps_submitting() {
             p.wait_idle();
             done.load(Ordering::SeqCst)
         });
+        // Still flowing once the waiter has returned: it finished without the stream stopping.
+        fed.wait_past(
+            fed.get(),
+            "the feeder kept submitting after wait_idle returned",
+        );
         stop.store(true, Ordering::SeqCst);
         feeder.join().expect("the feeder stops");
         assert_eq!(
             counted, 10,
             "every job accepted before wait_idle had finished"
-        );
-        assert!(
-            fed.load(Ordering::SeqCst) > 100,
-            "the feeder was still feeding"
         );
     });
 }

@@ -2,29 +2,78 @@
 //! `shutdown_timeout` honours its deadline; `shutdown_now` returns exactly the unstarted jobs.
 mod common;
 
-use boundpool::WorkerPool;
+use boundpool::{Job, WorkerPool};
 use common::{with_timeout, Gate, PATIENCE};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
 
-/// A pool that counts its stopped worker threads.
+/// A pool that counts its stopped worker threads, and also reports each stop on a channel.
 fn counted_pool(workers: usize, capacity: usize) -> (WorkerPool, Arc<AtomicUsize>) {
+    let (pool, stopped, _) = signalled_pool(workers, capacity);
+    (pool, stopped)
+}
+
+/// [`counted_pool`], with the receiving end of the channel each worker's stop hook sends on.
+fn signalled_pool(
+    workers: usize,
+    capacity: usize,
+) -> (WorkerPool, Arc<AtomicUsize>, mpsc::Receiver<()>) {
     let stopped = Arc::new(AtomicUsize::new(0));
     let s = Arc::clone(&stopped);
+    let (tx, rx) = mpsc::channel();
+    let tx = Mutex::new(tx);
     let pool = WorkerPool::builder()
         .workers(workers)
         .capacity(capacity)
         .on_thread_stop(move || {
             s.fetch_add(1, Ordering::SeqCst);
+            let _ = tx.lock().unwrap().send(());
         })
         .build()
         .unwrap();
-    (pool, stopped)
+    (pool, stopped, rx)
+}
+
+/// Waits (up to `PATIENCE` each) until `n` workers have reported their stop on `stops`.
+fn wait_for_stops(stops: &mpsc::Receiver<()>, n: usize, what: &str) {
+    for i in 0..n {
+        stops
+            .recv_timeout(PATIENCE)
+            .unwrap_or_else(|e| panic!("{what}: only {i} of {n} workers exited ({e})"));
+    }
+}
+
+/// Occupies one of `pool`'s workers with a job that, once handed the pool, calls `shutdown_now`
+/// there and sends back the jobs it returned. Returns once that job is running. On one of the
+/// pool's own threads `shutdown_now` does not wait for the running jobs, so the test can keep the
+/// other workers held at a gate until it has returned: no worker can start a queued job first,
+/// and every queued job comes back.
+fn shutdown_now_on_a_worker(
+    pool: &WorkerPool,
+) -> (mpsc::Sender<WorkerPool>, mpsc::Receiver<Vec<Job>>) {
+    let (pool_tx, pool_rx) = mpsc::channel::<WorkerPool>();
+    let (jobs_tx, jobs_rx) = mpsc::channel();
+    let (started_tx, started_rx) = mpsc::channel();
+    pool.submit(move || {
+        started_tx.send(()).unwrap();
+        let pool = pool_rx
+            .recv_timeout(PATIENCE)
+            .expect("the pool was handed over");
+        jobs_tx.send(pool.shutdown_now()).unwrap();
+    });
+    started_rx
+        .recv_timeout(PATIENCE)
+        .expect("the shutting-down job started");
+    (pool_tx, jobs_rx)
 }
 
 #[test]
 fn shutdown_runs_a_full_queue_and_joins_every_thread() {
+    with_timeout("shutdown with a full queue", shutdown_full_queue_body);
+}
+
+fn shutdown_full_queue_body() {
     let (pool, stopped) = counted_pool(2, 50);
     let gate = Gate::new();
     for _ in 0..2 {
@@ -54,6 +103,10 @@ fn shutdown_runs_a_full_queue_and_joins_every_thread() {
 
 #[test]
 fn drop_runs_everything_and_joins() {
+    with_timeout("drop", drop_body);
+}
+
+fn drop_body() {
     let (pool, stopped) = counted_pool(3, 100);
     let ran = Arc::new(AtomicUsize::new(0));
     for _ in 0..100 {
@@ -69,8 +122,8 @@ fn drop_runs_everything_and_joins() {
 
 #[test]
 fn dropping_the_last_arc_inside_a_job_does_not_deadlock() {
-    let (stopped, was_last) = with_timeout("drop inside a job", || {
-        let (pool, stopped) = counted_pool(2, 8);
+    let (stops, was_last) = with_timeout("drop inside a job", || {
+        let (pool, _, stops) = signalled_pool(2, 8);
         let pool = Arc::new(pool);
         let (go_tx, go_rx) = mpsc::channel::<()>();
         let (last_tx, last_rx) = mpsc::channel();
@@ -82,15 +135,11 @@ fn dropping_the_last_arc_inside_a_job_does_not_deadlock() {
         });
         drop(pool);
         go_tx.send(()).unwrap();
-        (stopped, last_rx.recv_timeout(PATIENCE).unwrap())
+        (stops, last_rx.recv_timeout(PATIENCE).unwrap())
     });
     assert!(was_last, "the job held the last reference");
     // The workers drain and exit on their own.
-    let deadline = std::time::Instant::now() + PATIENCE;
-    while stopped.load(Ordering::SeqCst) < 2 {
-        assert!(std::time::Instant::now() < deadline, "workers never exited");
-        std::thread::yield_now();
-    }
+    wait_for_stops(&stops, 2, "after the last reference was dropped in a job");
 }
 
 #[test]
@@ -110,6 +159,10 @@ fn shutdown_called_from_a_job_of_the_same_pool_returns() {
 
 #[test]
 fn shutdown_timeout_errs_when_a_job_outlives_the_deadline() {
+    with_timeout("shutdown_timeout", shutdown_timeout_body);
+}
+
+fn shutdown_timeout_body() {
     let pool = WorkerPool::new(1, 4);
     let gate = Gate::new();
     let g = gate.clone();
@@ -133,57 +186,70 @@ fn shutdown_timeout_errs_when_a_job_outlives_the_deadline() {
 
 #[test]
 fn shutdown_now_returns_exactly_the_unstarted_jobs_in_order() {
-    for workers in [1, 2] {
-        let pool = WorkerPool::new(workers, 40);
-        let gate = Gate::new();
-        for _ in 0..workers {
-            let g = gate.clone();
-            pool.submit(move || g.wait());
+    with_timeout("shutdown_now returns the unstarted jobs", || {
+        for workers in [1, 2] {
+            shutdown_now_in_order(workers);
         }
-        gate.wait_for_waiters(workers);
-        let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..40).map(|_| AtomicUsize::new(0)).collect());
-        let order = Arc::new(Mutex::new(Vec::new()));
-        for id in 0..40 {
-            let (runs, order) = (Arc::clone(&runs), Arc::clone(&order));
-            pool.submit(move || {
-                runs[id].fetch_add(1, Ordering::SeqCst);
-                order.lock().unwrap().push(id);
-            });
-        }
-        // Released workers may start a job or two before they see the stop.
-        gate.open();
-        let unstarted = pool.shutdown_now();
-        let ran_early: Vec<usize> = order.lock().unwrap().clone();
-        assert!(
-            ran_early
-                .iter()
-                .all(|&id| runs[id].load(Ordering::SeqCst) == 1),
-            "started jobs ran once"
-        );
-        assert_eq!(
-            ran_early.len() + unstarted.len(),
-            40,
-            "nothing lost or duplicated"
-        );
-        // Run the returned ones here: they come in FIFO order and are exactly the rest.
-        for job in unstarted {
-            job.run();
-        }
-        let all = order.lock().unwrap().clone();
-        let returned = &all[ran_early.len()..];
-        assert!(
-            returned.windows(2).all(|w| w[0] < w[1]),
-            "FIFO: {returned:?}"
-        );
-        for (id, runs) in runs.iter().enumerate() {
-            assert_eq!(runs.load(Ordering::SeqCst), 1, "job {id} ran exactly once");
-        }
+    });
+}
+
+fn shutdown_now_in_order(workers: usize) {
+    let (pool, _, stops) = signalled_pool(workers, 40);
+    // One worker will call `shutdown_now`; every other one is held until it has returned.
+    let (hand_over, unstarted_rx) = shutdown_now_on_a_worker(&pool);
+    let gate = Gate::new();
+    gate.hold(&pool, workers - 1);
+    let runs: Arc<Vec<AtomicUsize>> = Arc::new((0..40).map(|_| AtomicUsize::new(0)).collect());
+    let order = Arc::new(Mutex::new(Vec::new()));
+    for id in 0..40 {
+        let (runs, order) = (Arc::clone(&runs), Arc::clone(&order));
+        pool.submit(move || {
+            runs[id].fetch_add(1, Ordering::SeqCst);
+            order.lock().unwrap().push(id);
+        });
+    }
+    hand_over.send(pool).unwrap();
+    let unstarted = unstarted_rx
+        .recv_timeout(PATIENCE)
+        .expect("shutdown_now returned on the worker");
+    // Only now may the held workers go: they see the stop and take nothing more.
+    gate.open();
+    wait_for_stops(&stops, workers, "after shutdown_now");
+    let ran_early: Vec<usize> = order.lock().unwrap().clone();
+    assert!(
+        ran_early.is_empty(),
+        "no worker was free to start a queued job, yet {ran_early:?} ran"
+    );
+    assert_eq!(
+        ran_early.len() + unstarted.len(),
+        40,
+        "nothing lost or duplicated"
+    );
+    // Run the returned ones here: they come in FIFO order and are exactly the rest.
+    for job in unstarted {
+        job.run();
+    }
+    let all = order.lock().unwrap().clone();
+    let returned = &all[ran_early.len()..];
+    assert_eq!(
+        returned,
+        (0..40).collect::<Vec<_>>(),
+        "FIFO: every queued job came back, in order"
+    );
+    for (id, runs) in runs.iter().enumerate() {
+        assert_eq!(runs.load(Ordering::SeqCst), 1, "job {id} ran exactly once");
     }
 }
 
 #[test]
 fn dropped_unstarted_spawn_jobs_report_cancelled() {
-    let pool = WorkerPool::new(1, 10);
+    with_timeout("cancelled spawn jobs", dropped_unstarted_body);
+}
+
+fn dropped_unstarted_body() {
+    // Two workers: one calls `shutdown_now`, the other runs a job held until it has returned.
+    let (pool, _, stops) = signalled_pool(2, 10);
+    let (hand_over, unstarted_rx) = shutdown_now_on_a_worker(&pool);
     let gate = Gate::new();
     let g = gate.clone();
     let running = pool.spawn(move || {
@@ -192,14 +258,17 @@ fn dropped_unstarted_spawn_jobs_report_cancelled() {
     });
     gate.wait_for_waiters(1);
     let handles: Vec<_> = (0..5).map(|i| pool.spawn(move || i)).collect();
-    let opener = {
-        let gate = gate.clone();
-        std::thread::spawn(move || gate.open())
-    };
-    let unstarted = pool.shutdown_now();
-    opener.join().unwrap();
+    hand_over.send(pool).unwrap();
+    let unstarted = unstarted_rx
+        .recv_timeout(PATIENCE)
+        .expect("shutdown_now returned on the worker");
     let returned = unstarted.len();
+    assert_eq!(
+        returned, 5,
+        "no worker was free: every queued job came back"
+    );
     drop(unstarted); // cancels them
+    gate.open();
     assert_eq!(
         running.join().unwrap(),
         "finished",
@@ -218,7 +287,6 @@ fn dropped_unstarted_spawn_jobs_report_cancelled() {
             }
         }
     }
-    // How many the released worker started before it saw the stop depends on scheduling.
     assert_eq!(
         cancelled, returned,
         "each dropped job's handle reports Cancelled"
@@ -228,4 +296,5 @@ fn dropped_unstarted_spawn_jobs_report_cancelled() {
         5,
         "every job either ran or was handed back"
     );
+    wait_for_stops(&stops, 2, "after shutdown_now");
 }

@@ -315,7 +315,7 @@ fn shutdown_now_races_jobs((workers, capacity, racing_joiner): NowConfig) {
     for (job, result) in results {
         match result {
             Ok(value) => {
-                assert_eq!(value, job);
+                assert_eq!(value, job, "job {job} delivered its own value");
                 assert_eq!(ran.count(job), 1, "job {job} delivered a value");
             }
             Err(JobError::Cancelled) => {
@@ -326,9 +326,15 @@ fn shutdown_now_races_jobs((workers, capacity, racing_joiner): NowConfig) {
         }
     }
     if racing_joiner {
-        assert!(cancelled <= cancelled_at_most);
+        assert!(
+            cancelled <= cancelled_at_most,
+            "{cancelled} handles report Cancelled, but only {cancelled_at_most} jobs with a handle were handed back and dropped"
+        );
     } else {
-        assert_eq!(cancelled, cancelled_at_most);
+        assert_eq!(
+            cancelled, cancelled_at_most,
+            "every dropped job with a handle, and no other, reports Cancelled"
+        );
     }
     for job in (0..JOBS).step_by(2) {
         assert_eq!(ran.count(job), 1, "plain job {job}");
@@ -578,8 +584,12 @@ fn scope_in_a_job(capacity: usize) {
         })
     };
     let other = pool.spawn(|| 7);
-    assert_eq!(other.join().unwrap(), 7);
-    assert_eq!(outer.join().unwrap(), 33);
+    assert_eq!(other.join().unwrap(), 7, "the main thread's own job");
+    assert_eq!(
+        outer.join().unwrap(),
+        33,
+        "the scope's results (10 + 20) and both borrowed writes (1 + 2)"
+    );
     let stats = Arc::into_inner(pool).expect("jobs done").shutdown();
     assert_eq!(stats.completed, 5, "{stats:?}");
 }
@@ -623,15 +633,27 @@ fn scoped_jobs_spawning_scoped_jobs_keep_the_accounting() {
 fn map_in_order((workers, capacity): (usize, usize)) {
     let pool = Arc::new(WorkerPool::new(workers, capacity));
     let squares: Vec<u32> = pool.map(0..4u32, |x| x * x).collect();
-    assert_eq!(squares, [0, 1, 4, 9]);
+    assert_eq!(
+        squares,
+        [0, 1, 4, 9],
+        "map from the main thread, in input order"
+    );
     let inside = {
         let share = Arc::clone(&pool);
         pool.spawn(move || share.map(1..=3u32, |x| x * 10).collect::<Vec<_>>())
     };
     let mut partial = pool.map(0..5u32, |x| x + 1);
-    assert_eq!(partial.next(), Some(1));
+    assert_eq!(
+        partial.next(),
+        Some(1),
+        "the first item of the map dropped half-way"
+    );
     drop(partial);
-    assert_eq!(inside.join().unwrap(), [10, 20, 30]);
+    assert_eq!(
+        inside.join().unwrap(),
+        [10, 20, 30],
+        "map inside a job, in input order"
+    );
     pool.wait_idle();
     Arc::into_inner(pool).expect("jobs done").shutdown();
 }
@@ -661,9 +683,14 @@ fn join_races_dequeue((workers, capacity): (usize, usize)) {
     let first = handles.next().unwrap();
     let other = thread::spawn(move || first.join().unwrap());
     for (job, h) in handles.enumerate() {
-        assert_eq!(h.join().unwrap(), (job + 1) * 10);
+        assert_eq!(
+            h.join().unwrap(),
+            (job + 1) * 10,
+            "job {} joined on the main thread",
+            job + 1
+        );
     }
-    assert_eq!(other.join().unwrap(), 0);
+    assert_eq!(other.join().unwrap(), 0, "job 0 joined on another thread");
     let stats = pool.shutdown();
     ran.assert_each_once("join");
     assert_eq!(stats.completed, 3, "{stats:?}");

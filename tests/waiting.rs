@@ -3,13 +3,17 @@
 mod common;
 
 use boundpool::WorkerPool;
-use common::{with_timeout, Gate};
+use common::{with_timeout, Gate, Progress};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 #[test]
 fn wait_idle_waits_for_every_job_accepted_before_it() {
+    with_timeout("wait_idle rounds", wait_idle_rounds);
+}
+
+fn wait_idle_rounds() {
     let pool = WorkerPool::new(2, 16);
     let done = Arc::new(AtomicUsize::new(0));
     for round in 1..=5 {
@@ -37,9 +41,9 @@ fn a_nonstop_feeder_cannot_starve_wait_idle() {
     with_timeout("wait_idle with a feeder", || {
         let pool = Arc::new(WorkerPool::new(2, 8));
         let stop = Arc::new(AtomicBool::new(false));
-        let fed = Arc::new(AtomicUsize::new(0));
+        let fed = Progress::new();
         let feeder = {
-            let (pool, stop, fed) = (Arc::clone(&pool), Arc::clone(&stop), Arc::clone(&fed));
+            let (pool, stop, fed) = (Arc::clone(&pool), Arc::clone(&stop), fed.clone());
             std::thread::spawn(move || {
                 while !stop.load(Ordering::SeqCst) {
                     pool.submit(|| {
@@ -47,25 +51,26 @@ fn a_nonstop_feeder_cannot_starve_wait_idle() {
                             std::hint::spin_loop();
                         }
                     });
-                    fed.fetch_add(1, Ordering::SeqCst);
+                    fed.bump();
                 }
             })
         };
-        while fed.load(Ordering::SeqCst) < 1_000 {
-            std::thread::yield_now();
-        }
-        for _ in 0..20 {
-            let before = fed.load(Ordering::SeqCst) as u64;
+        fed.wait_past(999, "the feeder submitted 1000 jobs");
+        for round in 0..20 {
+            // The feeder is submitting right up to the call...
+            let before = fed.wait_past(fed.get(), "the feeder is feeding before wait_idle");
             pool.wait_idle();
             assert!(
                 pool.stats().completed >= before,
                 "every job submitted before the call has completed"
             );
+            // ...and is still submitting after it returned: it never stopped, yet the wait
+            // ended.
+            fed.wait_past(
+                fed.get(),
+                &format!("round {round}: the feeder kept going after wait_idle"),
+            );
         }
-        assert!(
-            !feeder.is_finished(),
-            "the feeder kept going the whole time"
-        );
         stop.store(true, Ordering::SeqCst);
         feeder.join().unwrap();
     });
@@ -101,6 +106,10 @@ fn several_threads_wait_at_once_while_the_pool_works() {
 
 #[test]
 fn wait_idle_timeout_reports_whether_the_pool_went_idle() {
+    with_timeout("wait_idle_timeout", wait_idle_timeout_body);
+}
+
+fn wait_idle_timeout_body() {
     let pool = WorkerPool::new(1, 4);
     let gate = Gate::new();
     let g = gate.clone();

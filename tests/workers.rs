@@ -3,13 +3,17 @@
 mod common;
 
 use boundpool::WorkerPool;
-use common::Gate;
+use common::{with_timeout, Gate};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 #[test]
 fn never_more_than_workers_jobs_at_once() {
+    with_timeout("never more than workers", never_more_than_workers_body);
+}
+
+fn never_more_than_workers_body() {
     for workers in [1, 2, 3, 4] {
         let pool = WorkerPool::new(workers, 64);
         let running = Arc::new(AtomicUsize::new(0));
@@ -37,6 +41,10 @@ fn never_more_than_workers_jobs_at_once() {
 
 #[test]
 fn ten_thousand_jobs_run_on_exactly_the_named_workers() {
+    with_timeout("ten thousand jobs on named workers", named_workers_body);
+}
+
+fn named_workers_body() {
     let workers = 3;
     let pool = WorkerPool::builder()
         .workers(workers)
@@ -74,6 +82,10 @@ fn ten_thousand_jobs_run_on_exactly_the_named_workers() {
 
 #[test]
 fn default_names_and_sizes() {
+    with_timeout("default names and sizes", default_names_body);
+}
+
+fn default_names_body() {
     let pool = WorkerPool::new(2, 5);
     assert_eq!((pool.workers(), pool.capacity()), (2, 5), "shape");
     let (tx, rx) = std::sync::mpsc::channel();

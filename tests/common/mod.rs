@@ -287,3 +287,44 @@ pub fn assert_all_workers_alive(pool: &WorkerPool, what: &str) {
         "{what}: the pool did not go idle after the gate opened"
     );
 }
+
+/// A count a producer bumps as it makes progress, that the test can wait on (with `PATIENCE`) to
+/// see it move: proves the producer is still going at a given point, without polling or sleeping.
+#[derive(Clone, Default)]
+pub struct Progress {
+    inner: Arc<(Mutex<u64>, Condvar)>,
+}
+
+impl Progress {
+    pub fn new() -> Progress {
+        Progress::default()
+    }
+
+    /// Counts one step; returns the new count.
+    pub fn bump(&self) -> u64 {
+        let (lock, cv) = &*self.inner;
+        let mut n = lock.lock().unwrap();
+        *n += 1;
+        cv.notify_all();
+        *n
+    }
+
+    /// The count now.
+    pub fn get(&self) -> u64 {
+        *self.inner.0.lock().unwrap()
+    }
+
+    /// Blocks until the count exceeds `seen` and returns it; panics with `what` after `PATIENCE`
+    /// (the producer stopped or is stuck).
+    pub fn wait_past(&self, seen: u64, what: &str) -> u64 {
+        let (lock, cv) = &*self.inner;
+        let n = lock.lock().unwrap();
+        let (n, timeout) = cv.wait_timeout_while(n, PATIENCE, |n| *n <= seen).unwrap();
+        assert!(
+            !timeout.timed_out(),
+            "{what}: the count stayed at {} (waited for more than {seen})",
+            *n
+        );
+        *n
+    }
+}
