@@ -12,7 +12,9 @@ use std::sync::{mpsc, Arc};
 use std::time::Duration;
 
 use boundpool::{BuildError, JobError, SubmitTimeoutError, TrySubmitError, WorkerPool};
-use common::{assert_all_workers_alive, quiet_panics, within, Gate, PATIENCE};
+use common::{
+    assert_all_workers_alive, quiet_panics, shutdown_now_on_a_worker, within, Gate, PATIENCE,
+};
 
 /// A value whose `Drop` panics (with an `armour:` message, silenced by `quiet_panics`).
 struct PanicOnDrop(&'static str);
@@ -77,28 +79,18 @@ fn builder_rejects_a_nul_in_the_thread_name() {
 fn cancelled_job_error() -> JobError {
     within(PATIENCE, "cancel a queued spawn job", || {
         let pool = WorkerPool::new(1, 4);
-        let (pool_tx, pool_rx) = mpsc::channel::<WorkerPool>();
-        let (started_tx, started_rx) = mpsc::channel();
-        let (returned_tx, returned_rx) = mpsc::channel();
-        pool.submit(move || {
-            started_tx.send(()).unwrap();
-            let pool = pool_rx
-                .recv_timeout(PATIENCE)
-                .expect("the pool was handed over");
-            let unstarted = pool.shutdown_now();
-            let returned = unstarted.len();
-            drop(unstarted); // cancels, before the test joins (a join would run a queued job)
-            returned_tx.send(returned).unwrap();
-        });
-        started_rx
-            .recv_timeout(PATIENCE)
-            .expect("the shutting-down job started");
+        let (hand_over, unstarted_rx) = shutdown_now_on_a_worker(&pool);
         let handle = pool.spawn(|| 5);
-        pool_tx.send(pool).unwrap();
-        let returned = returned_rx
+        hand_over.send(pool).unwrap();
+        let unstarted = unstarted_rx
             .recv_timeout(PATIENCE)
             .expect("shutdown_now returned on the worker");
-        assert_eq!(returned, 1, "the queued job came back from shutdown_now");
+        assert_eq!(
+            unstarted.len(),
+            1,
+            "the queued job came back from shutdown_now"
+        );
+        drop(unstarted); // cancels it (a `join` first would run it: it is still unclaimed)
         handle
             .join()
             .expect_err("the job was cancelled, it cannot have run")

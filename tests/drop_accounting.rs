@@ -28,10 +28,7 @@ fn jobs_that_run_drop_their_captures_once() {
         let drops = Drops::new(200);
         let pool = WorkerPool::new(3, 4);
         for id in 0..200 {
-            let p = drops.payload(id);
-            pool.submit(move || {
-                p.touch();
-            });
+            drops.submit_touching(&pool, id);
         }
         let stats = pool.shutdown();
         assert_eq!(stats.completed, 200, "every job ran");
@@ -81,10 +78,7 @@ fn jobs_handed_back_by_try_submit_and_submit_timeout_drop_once() {
             let pool = WorkerPool::new(1, 1);
             let gate = Gate::new();
             gate.hold(&pool, 1);
-            let filler = drops.payload(0);
-            pool.submit(move || {
-                filler.touch();
-            });
+            drops.submit_touching(&pool, 0);
 
             let p = drops.payload(1);
             let back = pool.try_submit(move || {
@@ -199,10 +193,7 @@ fn dropping_a_pool_with_a_full_queue_runs_and_drops_everything() {
             let gate = Gate::new();
             gate.hold(&pool, 1);
             for id in 0..8 {
-                let p = drops.payload(id);
-                pool.submit(move || {
-                    p.touch();
-                });
+                drops.submit_touching(&pool, id);
             }
             let p = drops.payload(8);
             let back = pool.try_submit(move || {
@@ -229,10 +220,7 @@ fn pool_dropped_inside_its_own_job_still_drops_everything_once() {
             let gate = Gate::new();
             gate.hold(&pool, 2);
             for id in 0..6 {
-                let p = drops.payload(id);
-                pool.submit(move || {
-                    p.touch();
-                });
+                drops.submit_touching(&pool, id);
             }
             // The last Arc is released inside a job: drop on a worker thread joins nothing.
             let me = Arc::clone(&pool);
@@ -263,10 +251,7 @@ fn shutdown_timeout_detached_workers_still_drop_everything_once() {
             let gate = Gate::new();
             gate.hold(&pool, 1);
             for id in 0..4 {
-                let p = drops.payload(id);
-                pool.submit(move || {
-                    p.touch();
-                });
+                drops.submit_touching(&pool, id);
             }
             let stats = pool
                 .shutdown_timeout(Duration::from_millis(1))

@@ -2,8 +2,8 @@
 //! `shutdown_timeout` honours its deadline; `shutdown_now` returns exactly the unstarted jobs.
 mod common;
 
-use boundpool::{Job, WorkerPool};
-use common::{with_timeout, Gate, PATIENCE};
+use boundpool::WorkerPool;
+use common::{shutdown_now_on_a_worker, with_timeout, Gate, PATIENCE};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::Duration;
@@ -42,30 +42,6 @@ fn wait_for_stops(stops: &mpsc::Receiver<()>, n: usize, what: &str) {
             .recv_timeout(PATIENCE)
             .unwrap_or_else(|e| panic!("{what}: only {i} of {n} workers exited ({e})"));
     }
-}
-
-/// Occupies one of `pool`'s workers with a job that, once handed the pool, calls `shutdown_now`
-/// there and sends back the jobs it returned. Returns once that job is running. On one of the
-/// pool's own threads `shutdown_now` does not wait for the running jobs, so the test can keep the
-/// other workers held at a gate until it has returned: no worker can start a queued job first,
-/// and every queued job comes back.
-fn shutdown_now_on_a_worker(
-    pool: &WorkerPool,
-) -> (mpsc::Sender<WorkerPool>, mpsc::Receiver<Vec<Job>>) {
-    let (pool_tx, pool_rx) = mpsc::channel::<WorkerPool>();
-    let (jobs_tx, jobs_rx) = mpsc::channel();
-    let (started_tx, started_rx) = mpsc::channel();
-    pool.submit(move || {
-        started_tx.send(()).unwrap();
-        let pool = pool_rx
-            .recv_timeout(PATIENCE)
-            .expect("the pool was handed over");
-        jobs_tx.send(pool.shutdown_now()).unwrap();
-    });
-    started_rx
-        .recv_timeout(PATIENCE)
-        .expect("the shutting-down job started");
-    (pool_tx, jobs_rx)
 }
 
 #[test]

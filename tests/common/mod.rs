@@ -2,9 +2,9 @@
 //! them), a deadlock guard, quiet deliberate panics, drop-counted payloads, and thread counting.
 #![allow(dead_code)] // each test binary uses a different subset
 
-use boundpool::{JobHandle, WorkerPool};
+use boundpool::{Job, JobHandle, WorkerPool};
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Condvar, Mutex, Once, PoisonError};
+use std::sync::{mpsc, Arc, Condvar, Mutex, Once, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -207,6 +207,14 @@ impl Drops {
         }
     }
 
+    /// Submits to `pool` a job that captures payload `id` and touches it.
+    pub fn submit_touching(&self, pool: &WorkerPool, id: usize) {
+        let payload = self.payload(id);
+        pool.submit(move || {
+            payload.touch();
+        });
+    }
+
     pub fn count(&self, id: usize) -> u32 {
         self.0[id].load(Ordering::SeqCst)
     }
@@ -327,4 +335,28 @@ impl Progress {
         );
         *n
     }
+}
+
+/// Occupies one of `pool`'s workers with a job that, once handed the pool, calls `shutdown_now`
+/// there and sends back the jobs it returned. Returns once that job is running. On one of the
+/// pool's own threads `shutdown_now` does not wait for the running jobs, so the test can keep the
+/// other workers held at a gate until it has returned: no worker can start a queued job first,
+/// and every queued job comes back.
+pub fn shutdown_now_on_a_worker(
+    pool: &WorkerPool,
+) -> (mpsc::Sender<WorkerPool>, mpsc::Receiver<Vec<Job>>) {
+    let (pool_tx, pool_rx) = mpsc::channel::<WorkerPool>();
+    let (jobs_tx, jobs_rx) = mpsc::channel();
+    let (started_tx, started_rx) = mpsc::channel();
+    pool.submit(move || {
+        started_tx.send(()).unwrap();
+        let pool = pool_rx
+            .recv_timeout(PATIENCE)
+            .expect("the pool was handed over");
+        jobs_tx.send(pool.shutdown_now()).unwrap();
+    });
+    started_rx
+        .recv_timeout(PATIENCE)
+        .expect("the shutting-down job started");
+    (pool_tx, jobs_rx)
 }
