@@ -71,8 +71,7 @@ impl Shared {
                 state.lingering.remove(&epoch);
             }
         }
-        state.notified = state.notified.wrapping_add(1);
-        self.idle_cv.notify_all();
+        self.notify_locked(&mut state);
     }
 
     /// Wakes the threads in `wait_idle`, if there are any: the check inline, on the hot path;
@@ -87,7 +86,13 @@ impl Shared {
     /// Wakes the threads in `wait_idle`: off the hot path, which only checks that there are some.
     #[cold]
     pub(super) fn notify_idle(&self) {
-        let mut state = lock(&self.idle);
+        self.notify_locked(&mut lock(&self.idle));
+    }
+
+    /// Wakes the threads in `wait_idle`, under the idle lock (`state` is its guard's content).
+    /// Every notification bumps `notified`, which a helper that let go of the lock to run a job
+    /// compares to tell whether it missed one.
+    fn notify_locked(&self, state: &mut IdleState) {
         state.notified = state.notified.wrapping_add(1);
         self.idle_cv.notify_all();
     }
@@ -144,7 +149,7 @@ impl Shared {
         // Our own frames are beneath this call: suspending them takes them out of the count.
         let _suspension = Suspension::new();
         // A worker runs queued jobs itself: every worker might be waiting here.
-        let helper = context::worker_index(self).is_some();
+        let worker = context::worker_index(self);
         // Outside every job nothing can be waiting for this thread: it waits for the jobs
         // suspended in a boundpool wait as well.
         let outside = !context::in_any_job();
@@ -167,16 +172,15 @@ impl Shared {
             if self.unsuspended_in_flight(parity) <= 0 {
                 state.draining = false;
                 state.drained_below = state.generation;
-                state.notified = state.notified.wrapping_add(1);
-                self.idle_cv.notify_all();
+                self.notify_locked(&mut state);
                 continue;
             }
-            if helper {
+            if worker.is_some() {
                 let seen = state.notified;
                 drop(state);
                 let ran = match self.rx.try_recv() {
                     Ok(envelope) => {
-                        self.run_dequeued(context::worker_index(self), envelope);
+                        self.run_dequeued(worker, envelope);
                         true
                     }
                     Err(_) => false,
