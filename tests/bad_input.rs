@@ -13,7 +13,8 @@ use std::time::Duration;
 
 use boundpool::{BuildError, JobError, SubmitTimeoutError, TrySubmitError, WorkerPool};
 use common::{
-    assert_all_workers_alive, quiet_panics, shutdown_now_on_a_worker, within, Gate, PATIENCE,
+    armoured_pool, assert_all_workers_alive, quiet_panics, shutdown_now_on_a_worker, within, Gate,
+    PATIENCE,
 };
 
 /// A value whose `Drop` panics (with an `armour:` message, silenced by `quiet_panics`).
@@ -264,19 +265,7 @@ fn map_resumes_the_panic_at_its_index_then_fuses() {
 #[test]
 fn panicking_hooks_and_handler_never_kill_a_worker() {
     quiet_panics("armour:");
-    let handled = Arc::new(AtomicUsize::new(0));
-    let h = Arc::clone(&handled);
-    let pool = WorkerPool::builder()
-        .workers(2)
-        .capacity(4)
-        .on_thread_start(|| panic!("armour: start hook"))
-        .on_thread_stop(|| panic!("armour: stop hook"))
-        .panic_handler(move |_| {
-            h.fetch_add(1, Ordering::SeqCst);
-            panic!("armour: handler");
-        })
-        .build()
-        .expect("build");
+    let (pool, handled) = armoured_pool(2, 4);
     for _ in 0..6 {
         pool.submit(|| panic!("armour: job"));
     }

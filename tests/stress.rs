@@ -8,14 +8,14 @@
 mod common;
 
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Barrier};
 use std::time::Duration;
 
 use boundpool::WorkerPool;
 use common::{
-    assert_all_workers_alive, assert_threads_back_to, quiet_panics, thread_count, within, Drops,
-    PATIENCE,
+    armoured_pool, assert_all_workers_alive, assert_threads_back_to, quiet_panics, thread_count,
+    within, Drops, PATIENCE,
 };
 
 fn iters() -> usize {
@@ -225,20 +225,7 @@ fn panics_in_every_position_never_lose_a_worker() {
     quiet_panics("armour:");
     within(TEST_LIMIT, "panics everywhere", || {
         for i in 0..iters() / 10 {
-            let handled = Arc::new(AtomicU64::new(0));
-            let h = Arc::clone(&handled);
-            let workers = 1 + i % 3;
-            let pool = WorkerPool::builder()
-                .workers(workers)
-                .capacity(i % 3)
-                .on_thread_start(|| panic!("armour: start"))
-                .on_thread_stop(|| panic!("armour: stop"))
-                .panic_handler(move |_| {
-                    h.fetch_add(1, Ordering::SeqCst);
-                    panic!("armour: handler");
-                })
-                .build()
-                .expect("build");
+            let (pool, handled) = armoured_pool(1 + i % 3, i % 3);
             for _ in 0..20 {
                 pool.submit(|| panic!("armour: job"));
             }

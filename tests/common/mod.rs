@@ -3,7 +3,7 @@
 #![allow(dead_code)] // each test binary uses a different subset
 
 use boundpool::{Job, JobHandle, WorkerPool};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Condvar, Mutex, Once, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
@@ -359,4 +359,24 @@ pub fn shutdown_now_on_a_worker(
         .recv_timeout(PATIENCE)
         .expect("the shutting-down job started");
     (pool_tx, jobs_rx)
+}
+
+/// A pool of `workers` and `capacity` whose start hook, stop hook and panic handler all panic,
+/// with messages starting `armour:` (silence them with `quiet_panics("armour:")`). Returns it
+/// with the number of times the handler has been called.
+pub fn armoured_pool(workers: usize, capacity: usize) -> (WorkerPool, Arc<AtomicUsize>) {
+    let handled = Arc::new(AtomicUsize::new(0));
+    let h = Arc::clone(&handled);
+    let pool = WorkerPool::builder()
+        .workers(workers)
+        .capacity(capacity)
+        .on_thread_start(|| panic!("armour: start hook"))
+        .on_thread_stop(|| panic!("armour: stop hook"))
+        .panic_handler(move |_| {
+            h.fetch_add(1, Ordering::SeqCst);
+            panic!("armour: handler");
+        })
+        .build()
+        .expect("build");
+    (pool, handled)
 }
