@@ -20,21 +20,27 @@ fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
     (v[v.len() / 2], v[0], v[v.len() - 1])
 }
 
-/// Builds every contender once (idle pools park: they cost the others nothing), then runs
-/// `measure` on each, interleaved over `ROUNDS` rounds; returns (median, min, max) per pool, in
-/// `POOLS` order.
+/// The named contenders, each of shape `(workers, capacity)`, warmed up (threads started, pages
+/// touched). Idle pools park: built together, they cost each other nothing.
+fn warmed_up(names: &[&str], workers: usize, capacity: usize) -> Vec<Contender> {
+    let pools: Vec<Contender> = names
+        .iter()
+        .map(|n| Contender::new(n, workers, capacity))
+        .collect();
+    for pool in &pools {
+        run_tiny(pool, 10_000);
+    }
+    pools
+}
+
+/// Builds every contender once, then runs `measure` on each, interleaved over `ROUNDS` rounds;
+/// returns (median, min, max) per pool, in `POOLS` order.
 fn interleaved(
     workers: usize,
     capacity: usize,
     mut measure: impl FnMut(&Contender) -> f64,
 ) -> Vec<(f64, f64, f64)> {
-    let pools: Vec<Contender> = POOLS
-        .iter()
-        .map(|n| Contender::new(n, workers, capacity))
-        .collect();
-    for pool in &pools {
-        run_tiny(pool, 10_000); // warm up: threads started, pages touched
-    }
+    let pools = warmed_up(&POOLS, workers, capacity);
     let mut samples = vec![Vec::new(); pools.len()];
     for _ in 0..ROUNDS {
         for (i, pool) in pools.iter().enumerate() {
@@ -278,13 +284,7 @@ fn paired_rows(
     jobs: usize,
     run: impl Fn(&Contender, usize),
 ) {
-    let pools: Vec<Contender> = POOLS
-        .iter()
-        .map(|n| Contender::new(n, workers, capacity))
-        .collect();
-    for pool in &pools {
-        run_tiny(pool, 10_000);
-    }
+    let pools = warmed_up(&POOLS, workers, capacity);
     let mut ns = [vec![Vec::new(); POOLS.len()], vec![Vec::new(); POOLS.len()]];
     let mut ratio = vec![Vec::new(); POOLS.len()];
     for round in 0..ROUNDS {
@@ -387,13 +387,7 @@ fn latency_row() {
 /// One row of `compare latency-settle`: `samples` paired latency samples on the floor and
 /// boundpool (2 workers, capacity 4) after `settle` of idleness each.
 fn latency_settle(samples: usize, settle: Duration) {
-    let pools = [
-        Contender::new("floor", 2, 4),
-        Contender::new("boundpool", 2, 4),
-    ];
-    for pool in &pools {
-        run_tiny(pool, 10_000);
-    }
+    let pools = warmed_up(&["floor", "boundpool"], 2, 4);
     let mut lat = [Vec::new(), Vec::new()];
     for round in 0..samples {
         for k in 0..2 {
