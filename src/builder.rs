@@ -6,8 +6,9 @@ use std::fmt;
 use std::io;
 use std::sync::Arc;
 
+use crate::job::Envelope;
 use crate::queue;
-use crate::shared::{Hook, PanicHandler, Shared};
+use crate::shared::{Hook, Hooks, PanicHandler, Shared};
 use crate::sync::thread::{self, JoinHandle};
 use crate::worker;
 use crate::WorkerPool;
@@ -62,7 +63,9 @@ impl Builder {
 
     /// The number of worker threads (default: `num_cpus::get()`).
     ///
-    /// Zero makes [`build`](Builder::build) fail with [`BuildError::ZeroWorkers`].
+    /// Zero makes [`build`](Builder::build) fail with [`BuildError::ZeroWorkers`]; a number whose
+    /// per-worker state cannot be allocated, with [`BuildError::TooManyWorkers`]; one whose
+    /// default capacity (twice the workers) overflows, with [`BuildError::CapacityTooLarge`].
     pub fn workers(mut self, workers: usize) -> Builder {
         self.workers = Some(workers);
         self
@@ -75,8 +78,11 @@ impl Builder {
     /// takes the job.
     ///
     /// The queue's slots are allocated when the pool is built (32 bytes each on 64-bit targets).
-    /// A capacity too large to allocate is not a [`BuildError`]: like any allocation, it panics
-    /// (capacity overflow) or aborts (out of memory).
+    /// A capacity whose slots the system refuses to allocate, or beyond the channel's index
+    /// range, makes [`build`](Builder::build) fail with [`BuildError::CapacityTooLarge`]. The
+    /// check reserves the memory without touching it: on a system that overcommits, a capacity
+    /// whose slots exceed the free memory may still be granted, and then fails (the
+    /// out-of-memory killer) when the slots are written, as any allocation would.
     pub fn capacity(mut self, capacity: usize) -> Builder {
         self.capacity = Some(capacity);
         self
@@ -159,7 +165,10 @@ impl Builder {
     /// # Errors
     ///
     /// [`BuildError::ZeroWorkers`] for `workers(0)`, [`BuildError::InvalidThreadName`] for a
-    /// prefix with a NUL byte, [`BuildError::Spawn`] if the operating system refused a thread.
+    /// prefix with a NUL byte, [`BuildError::TooManyWorkers`] and
+    /// [`BuildError::CapacityTooLarge`] for a pool whose state cannot be allocated (checked
+    /// before anything is allocated, so that no allocation aborts the process),
+    /// [`BuildError::Spawn`] if the operating system refused a thread.
     /// If the k-th thread cannot be spawned, the k threads already started are shut down and
     /// joined before the error is returned.
     pub fn build(self) -> Result<WorkerPool, BuildError> {
@@ -175,22 +184,33 @@ impl Builder {
         if workers == 0 {
             return Err(BuildError::ZeroWorkers);
         }
-        let capacity = self.capacity.unwrap_or(workers.saturating_mul(2));
+        let capacity = match self.capacity {
+            Some(capacity) => capacity,
+            None => workers.checked_mul(2).ok_or(BuildError::CapacityTooLarge)?,
+        };
         let prefix = self.thread_name.unwrap_or_else(|| "boundpool".to_owned());
         if prefix.contains('\0') {
             return Err(BuildError::InvalidThreadName);
         }
+        // Everything that grows with `workers` or `capacity` is tried before it is made: an
+        // allocation that fails outright aborts the process, and crossbeam panics on a capacity
+        // beyond its index range.
+        let mut threads = Vec::new();
+        threads
+            .try_reserve_exact(workers)
+            .map_err(|_| BuildError::TooManyWorkers)?;
+        check_capacity(capacity)?;
         let (tx, rx) = queue::bounded(capacity);
         let (alive_tx, alive_rx) = queue::bounded::<()>(0);
-        let shared = Arc::new(Shared::new(
-            workers,
-            capacity,
-            rx.clone(),
-            self.on_thread_start,
-            self.on_thread_stop,
-            self.panic_handler,
-        ));
-        let mut threads = Vec::with_capacity(workers);
+        let hooks = Hooks {
+            stack_size: self.stack_size,
+            on_thread_start: self.on_thread_start,
+            on_thread_stop: self.on_thread_stop,
+            panic_handler: self.panic_handler,
+        };
+        let shared =
+            Shared::new(workers, capacity, rx.clone(), hooks).ok_or(BuildError::TooManyWorkers)?;
+        let shared = Arc::new(shared);
         for index in 0..workers {
             let mut builder = thread::Builder::new().name(format!("{prefix}-{index}"));
             if let Some(bytes) = self.stack_size {
@@ -214,6 +234,29 @@ impl Builder {
         Ok(WorkerPool::from_parts(shared, tx, threads, alive_rx))
     }
 }
+
+/// Whether a queue of `capacity` slots can be made: within crossbeam's index range (its marks
+/// and laps need the next power of two above `capacity`, doubled, to fit a `usize`), and its
+/// slots allocatable. The slots are tried with a reservation of the same size, which the
+/// system grants or refuses without touching the memory (so without committing it).
+fn check_capacity(capacity: usize) -> Result<(), BuildError> {
+    if capacity == 0 {
+        return Ok(()); // a rendezvous channel allocates no slots
+    }
+    capacity
+        .checked_add(1)
+        .and_then(usize::checked_next_power_of_two)
+        .and_then(|mark| mark.checked_mul(2))
+        .ok_or(BuildError::CapacityTooLarge)?;
+    let mut slots: Vec<QueueSlot> = Vec::new();
+    slots
+        .try_reserve_exact(capacity)
+        .map_err(|_| BuildError::CapacityTooLarge)
+}
+
+/// The size and alignment of one slot of the queue: crossbeam's stamp and a job's envelope.
+#[allow(dead_code)] // only its layout is used
+struct QueueSlot(usize, Envelope);
 
 impl fmt::Debug for Builder {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -259,6 +302,12 @@ pub enum BuildError {
     InvalidThreadName,
     /// The operating system refused to create a worker thread (out of memory, a thread limit).
     Spawn(io::Error),
+    /// The queue cannot be made: its slots cannot be allocated, or the capacity is beyond the
+    /// channel's range, or (without [`Builder::capacity`]) twice the number of workers
+    /// overflows.
+    CapacityTooLarge,
+    /// The per-worker state of that many workers cannot be allocated.
+    TooManyWorkers,
 }
 
 impl fmt::Display for BuildError {
@@ -269,6 +318,12 @@ impl fmt::Display for BuildError {
                 f.write_str("the thread name prefix contains a NUL byte")
             }
             BuildError::Spawn(_) => f.write_str("failed to spawn a worker thread"),
+            BuildError::CapacityTooLarge => {
+                f.write_str("the queue's capacity is too large to allocate")
+            }
+            BuildError::TooManyWorkers => {
+                f.write_str("too many workers: their state cannot be allocated")
+            }
         }
     }
 }

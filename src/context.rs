@@ -78,6 +78,14 @@ pub(crate) fn in_any_job() -> bool {
     WORKER.with(Cell::get).0 != 0 || STACK.with(|s| !s.borrow().is_empty())
 }
 
+/// How many jobs this thread runs nested inside another job it runs: 0 at a worker's loop level
+/// (its own job is not nested) and on a thread running no job; 1 inside a job that a waiter or
+/// a caller-runs submit started inside another, or that a helper thread runs; and so on.
+#[inline]
+pub(crate) fn nesting() -> usize {
+    STACK.with(|s| s.borrow().len())
+}
+
 /// Whether this thread is one of `shared`'s workers or is running one of its jobs: there, blocking
 /// on the pool (a full queue, joining its workers) could wait for this very thread.
 pub(crate) fn in_pool(shared: &Shared) -> bool {

@@ -11,9 +11,9 @@ use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
-use crate::context::Suspension;
+use crate::context::{self, Suspension};
 use crate::shared::{lock, Shared};
-use crate::sync::{Arc, AtomicUsize, Condvar, Instant, Mutex, Ordering, PoisonError};
+use crate::sync::{Arc, AtomicU64, Condvar, Instant, Mutex, Ordering, PoisonError};
 
 /// A fire-and-forget job that can be given back as its concrete type.
 pub(crate) trait PlainFn: Send {
@@ -43,8 +43,10 @@ pub(crate) trait SharedTask: Send + Sync {
     fn run(&self);
     /// Claims the job if it is still queued and drops it unrun: waiters see `Cancelled`.
     fn cancel(&self);
-    /// Records the idle-epoch parity the job is being accepted with.
-    fn set_parity(&self, parity: usize);
+    /// Records when the job is being accepted.
+    fn set_stamp(&self, stamp: Stamp);
+    /// When the job was accepted (as recorded by [`set_stamp`](SharedTask::set_stamp)).
+    fn stamp(&self) -> Stamp;
     /// Whether nobody has claimed the job yet.
     fn is_queued(&self) -> bool;
 }
@@ -59,20 +61,59 @@ pub(crate) enum Work {
 
 impl Work {
     #[inline]
-    pub(crate) fn set_parity(&self, parity: usize) {
+    pub(crate) fn set_stamp(&self, stamp: Stamp) {
         if let Work::Shared(task) = self {
-            task.set_parity(parity);
+            task.set_stamp(stamp);
         }
     }
 }
 
-/// What travels through the queue: the job and, for a plain job, the parity of the epoch it was
-/// accepted in (a shared slot records its own). 24 bytes, so that a queue slot with crossbeam's
+/// When a job was accepted: the parity of the idle epoch it was counted in, and its place among
+/// the jobs ever counted with that parity (the low 32 bits of the count before it). `wait_idle`
+/// tells by it whether a queued job was accepted before the wait began (see
+/// [`Stamp::is_before`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Stamp {
+    /// 0 or 1.
+    pub(crate) parity: usize,
+    /// The low 32 bits of `Shared::accepted[parity]` before this job was counted in it.
+    pub(crate) seq: u32,
+}
+
+impl Stamp {
+    /// Whether the job was counted before `accepted` (both per-parity counts) was read. The
+    /// counts only grow, so a job whose place is below the count read was counted before the
+    /// reading; compared modulo 2^32, which is exact while fewer than 2^31 jobs of one parity are
+    /// accepted between the job and the reading.
+    #[inline]
+    pub(crate) fn is_before(self, accepted: [u64; 2]) -> bool {
+        let count = accepted[self.parity] as u32;
+        count.wrapping_sub(self.seq).wrapping_sub(1) < 1 << 31
+    }
+
+    fn pack(self) -> u64 {
+        (u64::from(self.seq) << 1) | self.parity as u64
+    }
+
+    fn unpack(word: u64) -> Stamp {
+        Stamp {
+            parity: (word & 1) as usize,
+            seq: (word >> 1) as u32,
+        }
+    }
+}
+
+/// What travels through the queue: the job and, for a plain job, its [`Stamp`] (a shared slot
+/// records its own), or a wake-up for a worker. 24 bytes, so that a queue slot with crossbeam's
 /// stamp is 32 bytes: two slots to a cache line, none straddling two (a 32-byte envelope made a
-/// 40-byte slot, and more lines to move between the producer's and the workers' caches).
+/// 40-byte slot, and more lines to move between the producer's and the workers' caches). The
+/// plain variant's stamp is split so that its parity byte and sequence fit beside the tag.
 pub(crate) enum Envelope {
-    Plain(PlainJob, Parity),
+    Plain(PlainJob, Parity, u32),
     Shared(Arc<dyn SharedTask>),
+    /// No job: wakes a worker blocked on the empty queue so that it looks at the overflow (see
+    /// `Shared::wake_a_worker`).
+    Wake,
 }
 
 // The layout the comment above relies on, checked at compile time (shuttle's `Arc` differs).
@@ -88,28 +129,41 @@ pub(crate) enum Parity {
 }
 
 impl Envelope {
-    /// Seals `work` accepted with `parity` (0 or 1).
+    /// Seals `work` accepted with `stamp`.
     #[inline]
-    pub(crate) fn new(work: Work, parity: usize) -> Envelope {
+    pub(crate) fn new(work: Work, stamp: Stamp) -> Envelope {
         match work {
             Work::Plain(job) => {
-                let parity = if parity & 1 == 0 {
+                let parity = if stamp.parity & 1 == 0 {
                     Parity::Even
                 } else {
                     Parity::Odd
                 };
-                Envelope::Plain(job, parity)
+                Envelope::Plain(job, parity, stamp.seq)
             }
             Work::Shared(task) => Envelope::Shared(task),
         }
     }
 
-    /// The work inside.
-    #[inline]
-    pub(crate) fn into_work(self) -> Work {
+    /// When the job inside was accepted; `None` for a wake-up.
+    pub(crate) fn stamp(&self) -> Option<Stamp> {
         match self {
-            Envelope::Plain(job, _) => Work::Plain(job),
-            Envelope::Shared(task) => Work::Shared(task),
+            Envelope::Plain(_, parity, seq) => Some(Stamp {
+                parity: *parity as usize,
+                seq: *seq,
+            }),
+            Envelope::Shared(task) => Some(task.stamp()),
+            Envelope::Wake => None,
+        }
+    }
+
+    /// The work inside; `None` for a wake-up.
+    #[inline]
+    pub(crate) fn into_work(self) -> Option<Work> {
+        match self {
+            Envelope::Plain(job, _, _) => Some(Work::Plain(job)),
+            Envelope::Shared(task) => Some(Work::Shared(task)),
+            Envelope::Wake => None,
         }
     }
 }
@@ -126,8 +180,10 @@ pub(crate) trait Awaitable<R>: Send + Sync {
 
 /// Where a slotted job is in its life.
 pub(crate) enum State<F, R> {
-    /// Not claimed yet: the closure waits here.
-    Queued(F),
+    /// Not claimed yet: the closure waits here, with the pool it is to be counted in. The pool is
+    /// let go of once the job has run (or been cancelled), so that a finished handle kept around
+    /// holds its result and nothing of the pool (whose queue alone may be hundreds of MB).
+    Queued(F, Arc<Shared>),
     /// Claimed and running.
     Running,
     /// Finished, panicked or cancelled; the result waits for the handle.
@@ -146,9 +202,16 @@ struct Inner<F, R> {
 pub(crate) struct Slot<F, R> {
     inner: Mutex<Inner<F, R>>,
     done: Condvar,
-    shared: Arc<Shared>,
-    parity: AtomicUsize,
+    /// The job's [`Stamp`], packed.
+    stamp: AtomicU64,
 }
+
+/// Closures larger than this many bytes are boxed before they go into a [`Slot`] (see
+/// `WorkerPool::spawn`): a slot's closure is moved by value on its way to the call (out of the
+/// slot, into `catch_unwind`), and each move of a large closure is a copy on the running
+/// thread's stack. Boxed, only the box moves, and the closure is copied onto the stack once, by
+/// the call itself, as a `submit`ted job is: a 1.5 MiB capture runs on a 2 MiB worker stack.
+pub(crate) const BOX_ABOVE: usize = 1024;
 
 impl<F, R> Slot<F, R>
 where
@@ -158,20 +221,19 @@ where
     pub(crate) fn new(job: F, shared: Arc<Shared>) -> Slot<F, R> {
         Slot {
             inner: Mutex::new(Inner {
-                state: State::Queued(job),
+                state: State::Queued(job, shared),
                 waiting: 0,
             }),
             done: Condvar::new(),
-            shared,
-            parity: AtomicUsize::new(0),
+            stamp: AtomicU64::new(0),
         }
     }
 
-    /// Takes the closure if nobody has claimed it.
-    fn claim(&self) -> Option<F> {
+    /// Takes the closure (and its pool) if nobody has claimed it.
+    fn claim(&self) -> Option<(F, Arc<Shared>)> {
         let mut inner = lock(&self.inner);
         match std::mem::replace(&mut inner.state, State::Running) {
-            State::Queued(job) => Some(job),
+            State::Queued(job, shared) => Some((job, shared)),
             other => {
                 inner.state = other;
                 None
@@ -182,14 +244,15 @@ where
     /// Takes the closure back out of a slot that was never handed to anyone (a failed
     /// `try_spawn`).
     pub(crate) fn take_unclaimed(&self) -> Option<F> {
-        self.claim()
+        self.claim().map(|(job, _)| job)
     }
 
     /// Runs a claimed closure with accounting and publishes the result. The counters are updated
     /// under the slot's lock, before the result becomes visible, so a waiter released by the
     /// result sees them, and a `wait_idle` released by the counters finds the result in place.
-    fn execute(&self, job: F) {
-        let running = self.shared.begin(self.parity.load(Ordering::Relaxed));
+    /// The pool is let go of last, outside the lock.
+    fn execute(&self, job: F, shared: Arc<Shared>) {
+        let running = shared.begin(self.stamp().parity);
         let result = panic::catch_unwind(AssertUnwindSafe(job));
         let mut inner = lock(&self.inner);
         running.finish(result.is_err());
@@ -197,6 +260,8 @@ where
         if inner.waiting > 0 {
             self.done.notify_all();
         }
+        drop(inner);
+        drop(shared);
     }
 
     /// Blocks until the slot is done or `deadline` passes; true if done.
@@ -242,6 +307,10 @@ impl<F, R> Slot<F, R> {
         let inner = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
         std::mem::replace(&mut inner.state, State::Taken)
     }
+
+    fn stamp(&self) -> Stamp {
+        Stamp::unpack(self.stamp.load(Ordering::Relaxed))
+    }
 }
 
 impl<F, R> SharedTask for Slot<F, R>
@@ -250,15 +319,15 @@ where
     R: Send,
 {
     fn run(&self) {
-        if let Some(job) = self.claim() {
-            self.execute(job);
+        if let Some((job, shared)) = self.claim() {
+            self.execute(job, shared);
         }
     }
 
     fn cancel(&self) {
         let job = {
             let mut inner = lock(&self.inner);
-            if !matches!(inner.state, State::Queued(_)) {
+            if !matches!(inner.state, State::Queued(..)) {
                 return;
             }
             let job = std::mem::replace(&mut inner.state, State::Done(Err(JobError::Cancelled)));
@@ -271,12 +340,16 @@ where
         drop(job);
     }
 
-    fn set_parity(&self, parity: usize) {
-        self.parity.store(parity, Ordering::Relaxed);
+    fn set_stamp(&self, stamp: Stamp) {
+        self.stamp.store(stamp.pack(), Ordering::Relaxed);
+    }
+
+    fn stamp(&self) -> Stamp {
+        Slot::stamp(self)
     }
 
     fn is_queued(&self) -> bool {
-        matches!(lock(&self.inner).state, State::Queued(_))
+        matches!(lock(&self.inner).state, State::Queued(..))
     }
 }
 
@@ -286,8 +359,15 @@ where
     R: Send,
 {
     fn join(&self) -> Result<R, JobError> {
-        if let Some(job) = self.claim() {
-            self.execute(job);
+        // Only a thread running a job of a boundpool pool runs the job it waits on: it may be
+        // what the job is waiting for (a worker of a one-worker pool), and its own job is
+        // suspended meanwhile, so the pool's bound holds. Any other thread blocks until a worker
+        // has run the job (see DESIGN: waiting never runs a job off the pool).
+        if context::in_any_job() {
+            if let Some((job, shared)) = self.claim() {
+                let pool = Arc::clone(&shared);
+                pool.run_nested(|| self.execute(job, shared));
+            }
         }
         self.wait_done(None);
         let mut inner = lock(&self.inner);
@@ -312,10 +392,16 @@ where
 
 /// A handle to the result of a job started with [`WorkerPool::spawn`](crate::WorkerPool::spawn).
 ///
-/// [`join`](JobHandle::join) waits for the result. If the job is still queued when `join` is
-/// called, the calling thread takes it out of the queue and runs it itself, so joining never
-/// needs a free worker and cannot deadlock, even from inside a job on a one-worker pool.
-/// Dropping the handle detaches the job: it still runs, and its result is dropped.
+/// [`join`](JobHandle::join) waits for the result. Called inside a job of a boundpool pool on a
+/// job that is still queued, it takes the job out of the queue and runs it on its own thread
+/// (its own job is suspended meanwhile), so joining never needs a free worker and cannot
+/// deadlock, even from inside a job on a one-worker pool. Called anywhere else (`main`, a
+/// request handler), it never runs the job: it blocks until a worker has, so the job always runs
+/// on a pool thread and the pool's bound on concurrent jobs holds. Dropping the handle detaches
+/// the job: it still runs, and its result is dropped.
+///
+/// A finished handle holds the job's result and nothing of the pool: keeping it after the pool
+/// has shut down keeps no queue or thread alive.
 ///
 /// # Examples
 ///
@@ -338,8 +424,10 @@ impl<R> JobHandle<R> {
 
     /// Waits for the job and returns its value.
     ///
-    /// If the job is still queued, this thread runs it (the worker that later dequeues it skips
-    /// it); if it is running on another thread, this thread blocks until it finishes.
+    /// Inside a job of a boundpool pool, a job still queued is run by this thread (the worker
+    /// that later dequeues it skips it), nested on its stack up to [`MAX_NESTING`](crate::MAX_NESTING)
+    /// deep and on a helper thread past that. Anywhere else, and whenever the job is already
+    /// running, this thread blocks until it finishes.
     ///
     /// # Errors
     ///
@@ -582,11 +670,12 @@ pub struct Job {
 }
 
 impl Job {
-    /// Wraps work taken from the queue; `None` for a slot a waiter already claimed.
-    pub(crate) fn from_work(work: Work) -> Option<Job> {
-        match &work {
+    /// Wraps what was taken from the queue; `None` for a wake-up and for a slot a waiter
+    /// already claimed.
+    pub(crate) fn from_envelope(envelope: Envelope) -> Option<Job> {
+        match envelope.into_work()? {
             Work::Shared(task) if !task.is_queued() => None,
-            _ => Some(Job { work: Some(work) }),
+            work => Some(Job { work: Some(work) }),
         }
     }
 

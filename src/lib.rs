@@ -108,3 +108,4 @@ pub use job::{Job, JobError, JobHandle, PanicPayload};
 pub use map::Map;
 pub use pool::{Stats, WorkerPool};
 pub use scope::{Scope, ScopedJobHandle};
+pub use shared::MAX_NESTING;

@@ -2,8 +2,9 @@
 //!
 //! At most `workers + capacity` items are in flight (pulled from the input and not yet returned),
 //! so memory stays flat on any input, infinite ones included. Items the queue has no room for
-//! wait in the window unsent; the consumer runs the front item itself when it is still queued
-//! (or was never sent), so `next` never needs a free worker.
+//! wait in the window unsent. Inside a job, the consumer runs the front item itself when it is
+//! still queued (or was never sent), so `next` never needs a free worker; anywhere else it
+//! waits for a worker to run it.
 
 use std::collections::VecDeque;
 use std::fmt;
@@ -11,6 +12,7 @@ use std::iter::FusedIterator;
 use std::panic;
 use std::sync::Arc;
 
+use crate::context;
 use crate::job::{Awaitable, JobError, Slot, Work};
 use crate::WorkerPool;
 
@@ -43,9 +45,10 @@ impl WorkerPool {
     ///
     /// Nothing runs before the first call of `next`. After `next` has returned `n` results, the
     /// input has been advanced at most `n + workers + capacity` times, so memory is bounded on any
-    /// input, infinite iterators included. While waiting for the next result in order, the
-    /// consuming thread runs that item itself if it is still queued, so `map` works from inside a
-    /// job, even on a one-worker pool.
+    /// input, infinite iterators included. Inside a job, while waiting for the next result in
+    /// order, the consuming thread runs that item itself if it is still queued, so `map` works
+    /// from inside a job, even on a one-worker pool; on any other thread every item runs on the
+    /// pool's workers.
     ///
     /// # Panics
     ///
@@ -132,9 +135,16 @@ impl<R> Iterator for Map<'_, R> {
             return None;
         };
         if self.window.is_empty() {
-            // `held` belongs to the window's last item, which is `front`: never sent, run here.
+            // `held` belongs to the window's last item, which is `front`, never sent. Inside a
+            // job it runs here (nested: this thread may be what the queue waits for); anywhere
+            // else it goes to the queue, waiting for room, and a worker runs it.
             if let Some(work) = self.held.take() {
-                self.pool.shared().run_inline(work);
+                let shared = self.pool.shared();
+                if context::in_any_job() {
+                    shared.run_nested(|| shared.run_inline(work));
+                } else {
+                    self.pool.send_blocking(work);
+                }
             }
         }
         match front.join() {

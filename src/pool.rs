@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use crate::context;
 use crate::error::{SubmitTimeoutError, TrySubmitError};
-use crate::job::{Envelope, Job, JobHandle, Slot, Work};
+use crate::job::{Envelope, Job, JobHandle, Slot, Work, BOX_ABOVE};
 use crate::queue::{Receiver, RecvTimeoutError, Sender};
 use crate::shared::Shared;
 use crate::sync::thread::JoinHandle;
@@ -88,13 +88,23 @@ pub struct Stats {
     pub workers: usize,
     /// The queue's capacity.
     pub capacity: usize,
-    /// Jobs accepted and not yet started (never more than `capacity`).
+    /// Jobs accepted and not yet started: those in the queue (at most `capacity`) plus the
+    /// [`overflow`](Stats::overflow).
     ///
     /// A job that a waiter took out of play to run itself (a `join`, the end of a scope, a
     /// `map` consumer) counts as started, but its place in the queue stays taken until a worker
     /// reaches it and skips it. So `queued < capacity` does not promise that the next
     /// [`try_submit`](WorkerPool::try_submit) finds room.
     pub queued: usize,
+    /// Jobs held beyond the queue's capacity, which the workers take before the queued ones.
+    /// Always 0 unless a pool's own jobs wait on it or submit to it:
+    ///
+    /// - a job nested [`MAX_NESTING`](crate::MAX_NESTING) deep on its thread that submits to its
+    ///   own full pool (a chain of jobs each submitting the next), at most `workers + capacity`
+    ///   such jobs at once (see [`WorkerPool::submit`]);
+    /// - jobs that a [`wait_idle`](WorkerPool::wait_idle) inside a job took out of the queue but
+    ///   may not run (they were accepted after it began), at most `capacity` per waiting thread.
+    pub overflow: usize,
     /// Jobs started and not yet finished; a job suspended while its thread helps (runs a job it
     /// waits on) still counts.
     pub active: usize,
@@ -193,19 +203,36 @@ impl WorkerPool {
     /// Runs `job` on a worker, fire-and-forget.
     ///
     /// **Blocks while the queue is full**, until a worker makes room (backpressure). A blocked
-    /// producer parks and is woken once the queue has drained to a low-water mark, so it wakes
-    /// once per many jobs; what is promised is the bound (never more than `capacity` jobs
-    /// queued), not the moment of resumption nor fairness among producers.
+    /// producer parks and is woken once the queue has drained to a low-water mark (a quarter of
+    /// the capacity), so it wakes once per many jobs. It never sleeps on beside a free slot:
+    /// once the workers have started no job for 1 ms while a slot is free (they may be waiting
+    /// for what this thread does next), it takes the slot. What is promised is the bound (never
+    /// more than `capacity` jobs queued) and that liveness, not the exact moment of resumption,
+    /// nor fairness among producers.
     ///
     /// If the job panics, the panic is caught, counted in [`Stats::panicked`] and handed to the
     /// [`panic_handler`](Builder::panic_handler); the worker lives on.
     ///
-    /// **Re-entrancy:** called from inside one of this pool's jobs while the queue is full, the
-    /// job runs inline on the calling thread instead of blocking (caller-runs), since that thread
-    /// may be the one the queue is waiting for. Two pools whose jobs make blocking submits into
-    /// each other can still deadlock when both queues are full, like two locks taken in opposite
-    /// orders; break such cycles with [`try_submit`](WorkerPool::try_submit) or
-    /// [`submit_timeout`](WorkerPool::submit_timeout).
+    /// **Re-entrancy:** called from inside one of this pool's jobs while the queue is full, it
+    /// does not block, since that thread may be the one the queue is waiting for:
+    ///
+    /// - the job runs inline on the calling thread (caller-runs), nested in the calling job, as
+    ///   long as fewer than [`MAX_NESTING`](crate::MAX_NESTING) jobs are nested there; so a loop
+    ///   of such submits keeps memory flat (each job finishes before the next is made);
+    /// - deeper (a chain of jobs that each submit the next), it is accepted beyond the capacity,
+    ///   into the [overflow](Stats::overflow) that the workers run before the queue, and `submit`
+    ///   returns at once; a chain of any length so nests at most `MAX_NESTING` jobs on a stack;
+    /// - deeper still with `workers + capacity` jobs already overflowed, it runs on a helper
+    ///   thread (named like the caller, with the pool's stack size and hooks) while the caller
+    ///   waits, so the overflow stays bounded.
+    ///
+    /// Caller-runs runs the job under whatever locks the calling job holds: a job that holds a
+    /// `Mutex`, submits into its own full pool, and gets back a job that takes the same lock,
+    /// deadlocks (std's `Mutex` is not re-entrant). Two pools whose jobs make blocking submits
+    /// into each other can also deadlock when both queues are full, like two locks taken in
+    /// opposite orders. Both cycles are the program's; break them with
+    /// [`try_submit`](WorkerPool::try_submit) or [`submit_timeout`](WorkerPool::submit_timeout),
+    /// which never run a job inline.
     ///
     /// # Examples
     ///
@@ -316,6 +343,19 @@ impl WorkerPool {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
+        if std::mem::size_of::<F>() > BOX_ABOVE {
+            self.spawn_slot(Box::new(job))
+        } else {
+            self.spawn_slot(job)
+        }
+    }
+
+    /// [`spawn`](WorkerPool::spawn) with the closure as it goes into the slot (boxed if large).
+    fn spawn_slot<G, R>(&self, job: G) -> JobHandle<R>
+    where
+        G: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
         let slot = Arc::new(Slot::new(job, Arc::clone(&self.shared)));
         self.send_blocking(Work::Shared(slot.clone()));
         JobHandle::new(slot)
@@ -344,6 +384,21 @@ impl WorkerPool {
         F: FnOnce() -> R + Send + 'static,
         R: Send + 'static,
     {
+        if std::mem::size_of::<F>() > BOX_ABOVE {
+            self.try_spawn_slot(Box::new(job))
+                .map_err(|job| TrySubmitError::Full(*job))
+        } else {
+            self.try_spawn_slot(job).map_err(TrySubmitError::Full)
+        }
+    }
+
+    /// [`try_spawn`](WorkerPool::try_spawn) with the closure as it goes into the slot; gives it
+    /// back if the queue is full.
+    fn try_spawn_slot<G, R>(&self, job: G) -> Result<JobHandle<R>, G>
+    where
+        G: FnOnce() -> R + Send + 'static,
+        R: Send + 'static,
+    {
         let slot = Arc::new(Slot::new(job, Arc::clone(&self.shared)));
         match self
             .shared
@@ -353,7 +408,7 @@ impl WorkerPool {
             Err(work) => {
                 drop(work);
                 match slot.take_unclaimed() {
-                    Some(job) => Err(TrySubmitError::Full(job)),
+                    Some(job) => Err(job),
                     None => unreachable!("boundpool: refused work was never claimed"),
                 }
             }
@@ -407,13 +462,17 @@ impl WorkerPool {
     /// assert_eq!(done.load(Ordering::SeqCst), 50);
     /// ```
     pub fn wait_idle(&self) {
-        self.shared.wait_idle(None);
+        self.shared.wait_idle(self.sender(), None);
     }
 
     /// [`wait_idle`](WorkerPool::wait_idle) for at most `timeout`; true if every job accepted
     /// before the call finished in time.
+    ///
+    /// Unlike `wait_idle`, it never runs a job on the calling thread, also inside a job: it
+    /// keeps its timeout.
     pub fn wait_idle_timeout(&self, timeout: Duration) -> bool {
-        self.shared.wait_idle(Some(deadline_after(timeout)))
+        self.shared
+            .wait_idle(self.sender(), Some(deadline_after(timeout)))
     }
 
     /// Graceful shutdown: closes the queue, lets the workers run every job already accepted,
@@ -467,7 +526,8 @@ impl WorkerPool {
     }
 
     /// Stops at once: workers take no new job from the queue, the jobs running are waited for,
-    /// and the jobs accepted but never started come back, in queue (FIFO) order.
+    /// and the jobs accepted but never started come back: those in the queue in queue (FIFO)
+    /// order, then those held in the [overflow](Stats::overflow).
     ///
     /// Nothing accepted is lost: each returned [`Job`] can be [`run`](Job::run) later (or
     /// elsewhere) or dropped, which cancels it (a `spawn` job's handle then reports
@@ -511,9 +571,16 @@ impl WorkerPool {
         self.shared.set_stop_now();
         let mut unstarted = Vec::new();
         while let Ok(envelope) = self.shared.rx.try_recv() {
-            unstarted.extend(Job::from_work(envelope.into_work()));
+            unstarted.extend(Job::from_envelope(envelope));
         }
         self.close_and_join(None);
+        // What the jobs that were running overflowed or queued meanwhile (the workers took none
+        // of it once they saw the stop), after what was queued before.
+        let overflow = self.shared.drain_overflow();
+        unstarted.extend(overflow.into_iter().filter_map(Job::from_envelope));
+        while let Ok(envelope) = self.shared.rx.try_recv() {
+            unstarted.extend(Job::from_envelope(envelope));
+        }
         unstarted
     }
 

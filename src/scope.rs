@@ -10,9 +10,9 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 
-use crate::context::Suspension;
-use crate::job::{Awaitable, JobError, SharedTask, Slot, State, Work};
-use crate::shared::{drop_catching, drop_quietly, lock};
+use crate::context::{self, Suspension};
+use crate::job::{Awaitable, JobError, SharedTask, Slot, Stamp, State, Work, BOX_ABOVE};
+use crate::shared::{drop_catching, drop_quietly, lock, Shared};
 use crate::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use crate::WorkerPool;
 
@@ -104,9 +104,12 @@ impl ScopeState {
         drop_quietly(dropped);
     }
 
-    /// Returns once every job of the scope has been destroyed, running still-queued ones on
-    /// this thread (so a scope inside a job finishes even when every worker is busy).
-    fn wait_all(&self) {
+    /// Returns once every job of the scope has been destroyed. Inside a job, it runs
+    /// still-queued ones on this thread (so a scope inside a job finishes even when every worker
+    /// is busy), nested or on a helper thread (see `Shared::run_nested`); anywhere else it runs
+    /// none: the workers do.
+    fn wait_all(&self, shared: &Shared) {
+        let helps = context::in_any_job();
         let mut suspension = None;
         let mut inner = lock(&self.inner);
         loop {
@@ -114,8 +117,11 @@ impl ScopeState {
                 return;
             }
             let seen = inner.changes;
-            let candidates: Vec<Arc<QueueEntry>> =
-                inner.queued.iter().filter_map(Weak::upgrade).collect();
+            let candidates: Vec<Arc<QueueEntry>> = if helps {
+                inner.queued.iter().filter_map(Weak::upgrade).collect()
+            } else {
+                Vec::new()
+            };
             drop(inner);
             let mut ran = false;
             for entry in &candidates {
@@ -124,7 +130,8 @@ impl ScopeState {
                 // wait waiting, until a worker dequeued the entry, and every worker may be
                 // blocked in a wait like this one.
                 if let Some(task) = entry.take() {
-                    task.run(); // does nothing if the job was claimed already
+                    // Does nothing if the job was claimed already.
+                    shared.run_nested(|| task.run());
                     ran = true;
                 }
             }
@@ -177,10 +184,15 @@ impl SharedTask for QueueEntry {
             task.cancel();
         }
     }
-    fn set_parity(&self, parity: usize) {
+    fn set_stamp(&self, stamp: Stamp) {
         if let Some(task) = lock(&self.task).as_ref() {
-            task.set_parity(parity);
+            task.set_stamp(stamp);
         }
+    }
+    fn stamp(&self) -> Stamp {
+        lock(&self.task)
+            .as_ref()
+            .map_or_else(Stamp::default, |task| task.stamp())
     }
     fn is_queued(&self) -> bool {
         lock(&self.task)
@@ -225,8 +237,11 @@ where
     fn cancel(&self) {
         self.slot.cancel();
     }
-    fn set_parity(&self, parity: usize) {
-        self.slot.set_parity(parity);
+    fn set_stamp(&self, stamp: Stamp) {
+        self.slot.set_stamp(stamp);
+    }
+    fn stamp(&self) -> Stamp {
+        self.slot.stamp()
     }
     fn is_queued(&self) -> bool {
         self.slot.is_queued()
@@ -343,6 +358,21 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         F: FnOnce() -> R + Send + 'scope,
         R: Send + 'scope,
     {
+        // A large closure is boxed, as in `WorkerPool::spawn`: moved by value on its way to the
+        // call, it would be copied onto the running thread's stack more than once.
+        if std::mem::size_of::<F>() > BOX_ABOVE {
+            self.spawn_slot(Box::new(job))
+        } else {
+            self.spawn_slot(job)
+        }
+    }
+
+    /// [`spawn`](Scope::spawn) with the closure as it goes into the slot (boxed if large).
+    fn spawn_slot<F, R>(&'scope self, job: F) -> ScopedJobHandle<'scope, R>
+    where
+        F: FnOnce() -> R + Send + 'scope,
+        R: Send + 'scope,
+    {
         self.state.add();
         let task = Arc::new(ScopedTask {
             slot: Slot::new(job, Arc::clone(self.pool.shared())),
@@ -398,9 +428,10 @@ impl WorkerPool {
     /// [`std::thread::scope`] but on the pool's workers.
     ///
     /// `f` runs on the calling thread. `scope` returns only after every scoped job has finished,
-    /// also when `f` panics (the panic is then re-raised after the wait). While it waits, the
-    /// calling thread runs scoped jobs that are still queued, so a scope opened inside a job
-    /// finishes even on a one-worker pool. Returns what `f` returns.
+    /// also when `f` panics (the panic is then re-raised after the wait). Opened inside a job,
+    /// the calling thread runs scoped jobs that are still queued while it waits, so the scope
+    /// finishes even on a one-worker pool; opened anywhere else, every scoped job runs on the
+    /// pool's workers. Returns what `f` returns.
     ///
     /// # Panics
     ///
@@ -440,10 +471,15 @@ impl WorkerPool {
             env: PhantomData,
         };
         let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
-        scope.state.wait_all();
+        scope.state.wait_all(self.shared());
         let job_panic = lock(&scope.state.inner).panic.take();
         match (result, job_panic) {
-            (Err(body_panic), _) => panic::resume_unwind(body_panic),
+            (Err(body_panic), job_panic) => {
+                // Dropped before the body's panic resumes: dropped while unwinding, a payload
+                // whose `Drop` panics would abort the process.
+                drop_quietly(job_panic);
+                panic::resume_unwind(body_panic)
+            }
             (Ok(_), Some(job_panic)) => panic::resume_unwind(job_panic),
             (Ok(value), None) => value,
         }

@@ -21,12 +21,12 @@
 //! waits for the lingering jobs of the epochs it waits for as well.
 
 use std::any::Any;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::context::{self, Suspension};
-use crate::job::{Envelope, Work};
+use crate::job::{Envelope, Stamp, Work};
 use crate::pool::Stats;
 use crate::queue::{Receiver, SendTimeoutError, Sender, TrySendError};
 use crate::sync::thread::{self, Thread};
@@ -38,13 +38,29 @@ pub(crate) type Hook = Arc<dyn Fn() + Send + Sync + 'static>;
 /// The user's panic handler.
 pub(crate) type PanicHandler = Arc<dyn Fn(Box<dyn Any + Send>) + Send + Sync + 'static>;
 
+/// The deepest a thread nests jobs that it runs itself, inside the job it is running: a job that
+/// submits to its own full pool (caller-runs), a wait that runs the queued job it waits on
+/// (`join`, the end of a `scope`, `map`), a `wait_idle` that helps. Each level is a few hundred
+/// bytes of boundpool frames plus the job's own. Past it, a re-entrant submit is accepted into
+/// the overflow beyond the queue's capacity (the workers run it at loop level, see
+/// [`Stats::overflow`](crate::Stats::overflow)), and a wait runs the job on a helper thread
+/// while it blocks: so however long a chain of jobs, no thread's stack holds more than this many
+/// of them.
+pub const MAX_NESTING: usize = 32;
+
 /// How long a producer spins on a full queue before it parks: about the cost of a futex wake-up
 /// here, so that a queue that drains within that time never costs a sleep.
 const SPIN: Duration = Duration::from_micros(15);
-/// A parked producer re-checks the queue at least this often. Wake-ups do not depend on it (the
-/// workers wake producers, see [`Shared::after_dequeue`]); it bounds the cost of a missed one
-/// should crossbeam-channel ever weaken the orderings the protocol relies on.
-const PARK_GUARD: Duration = Duration::from_millis(50);
+/// A parked producer waits for the queue to drain to the low-water mark, but once the workers
+/// have started no job for this long while a slot is free, it takes the slot: the workers may
+/// be waiting for what the producer does next, and would never drain the queue further. The
+/// parked producer re-checks this often.
+#[cfg(not(shuttle))]
+pub(crate) const STALL: Duration = Duration::from_millis(1);
+/// In the model-checking build the clock is virtual (each reading advances it 5 µs): a shorter
+/// stall keeps a stalled producer's loop to a few scheduling steps.
+#[cfg(shuttle)]
+pub(crate) const STALL: Duration = Duration::from_micros(50);
 /// At capacity 0 a producer blocks in the channel's own `send`, in slices this long, so that it
 /// re-reads the idle epoch now and then (a job stamped long ago could hold up a `wait_idle`).
 const RENDEZVOUS_SLICE: Duration = Duration::from_millis(2);
@@ -112,6 +128,11 @@ struct Flags {
     parked: AtomicBool,
     /// `shutdown_now` was called: workers stop taking jobs.
     stop_now: AtomicBool,
+    /// Envelopes in `Shared::overflow` (read by the workers before every dequeue).
+    overflow: AtomicUsize,
+    /// Capacity 0 only: workers between their look at the overflow and their `recv` (see
+    /// `Shared::wake_a_worker`).
+    looking: AtomicUsize,
 }
 
 /// `wait_idle`'s bookkeeping, under `Shared::idle`.
@@ -130,6 +151,14 @@ struct IdleState {
     /// were accepted in. The epochs' counts pass over suspended jobs; a `wait_idle` outside
     /// every job waits for these too.
     lingering: BTreeMap<u64, usize>,
+}
+
+/// The user's settings that threads running the pool's jobs need.
+pub(crate) struct Hooks {
+    pub(crate) stack_size: Option<usize>,
+    pub(crate) on_thread_start: Option<Hook>,
+    pub(crate) on_thread_stop: Option<Hook>,
+    pub(crate) panic_handler: Option<PanicHandler>,
 }
 
 /// What the pool and everything running its jobs share.
@@ -156,6 +185,13 @@ pub(crate) struct Shared {
     idle_cv: Condvar,
     /// Producers parked on a full queue (see `Shared::park`), unparked at the low-water mark.
     parked_producers: Mutex<Vec<Thread>>,
+    /// Jobs held beyond the queue's capacity, which the workers take before the queue's: at the
+    /// back, jobs submitted by a thread nested [`MAX_NESTING`] deep into its own full pool; at
+    /// the front, jobs a `wait_idle` took out of the queue and may not run (accepted after it
+    /// began), in queue order.
+    overflow: Mutex<VecDeque<Envelope>>,
+    /// The workers' stack size, for helper threads.
+    stack_size: Option<usize>,
     /// A receiver of the queue, for `wait_idle` helping on a worker and for `shutdown_now`.
     pub(crate) rx: Receiver<Envelope>,
     on_thread_start: Option<Hook>,
@@ -201,15 +237,17 @@ impl Running<'_> {
 }
 
 impl Shared {
+    /// The shared state of a pool; `None` if the per-worker counters cannot be allocated.
     pub(crate) fn new(
         workers: usize,
         capacity: usize,
         rx: Receiver<Envelope>,
-        on_thread_start: Option<Hook>,
-        on_thread_stop: Option<Hook>,
-        panic_handler: Option<PanicHandler>,
-    ) -> Shared {
-        Shared {
+        hooks: Hooks,
+    ) -> Option<Shared> {
+        let mut per_worker = Vec::new();
+        per_worker.try_reserve_exact(workers).ok()?;
+        per_worker.extend((0..workers).map(|_| Padded::default()));
+        Some(Shared {
             workers,
             capacity,
             low_water: capacity / 4,
@@ -218,16 +256,18 @@ impl Shared {
             rejected: Default::default(),
             suspends: Default::default(),
             resumes: Default::default(),
-            per_worker: (0..workers).map(|_| Padded::default()).collect(),
+            per_worker: per_worker.into_boxed_slice(),
             other: Padded::default(),
             idle: Mutex::default(),
             idle_cv: Condvar::new(),
             parked_producers: Mutex::default(),
+            overflow: Mutex::default(),
+            stack_size: hooks.stack_size,
             rx,
-            on_thread_start,
-            on_thread_stop,
-            panic_handler,
-        }
+            on_thread_start: hooks.on_thread_start,
+            on_thread_stop: hooks.on_thread_stop,
+            panic_handler: hooks.panic_handler,
+        })
     }
 
     /// The parity new jobs are stamped with.
@@ -236,8 +276,8 @@ impl Shared {
         self.flags.0.epoch.load(Ordering::Relaxed) & 1
     }
 
-    /// Counts a job as accepted in the current epoch and returns the parity it was counted with,
-    /// to stamp the job with: call before handing it to the queue.
+    /// Counts a job as accepted in the current epoch and returns the stamp to seal it with: call
+    /// before handing it to the queue.
     ///
     /// The epoch is read again once the count is in. Had a `wait_idle` flipped it in between,
     /// that wait may have read the counters without this job and returned, and the next
@@ -245,14 +285,17 @@ impl Shared {
     /// begins after it was accepted. The count then moves to the new parity. SeqCst pairs with
     /// `wait_idle` storing the new epoch and then reading the counters: either that wait sees
     /// this count, or this thread sees the new epoch.
+    ///
+    /// The count before this job's is its place in the parity's sequence: with the parity, the
+    /// job's [`Stamp`].
     #[inline]
-    pub(crate) fn accept(&self) -> usize {
+    pub(crate) fn accept(&self) -> Stamp {
         let mut parity = self.parity();
         loop {
-            self.accepted.0[parity].fetch_add(1, Ordering::SeqCst);
+            let seq = self.accepted.0[parity].fetch_add(1, Ordering::SeqCst) as u32;
             let now = self.flags.0.epoch.load(Ordering::SeqCst) & 1;
             if now == parity {
-                return parity;
+                return Stamp { parity, seq };
             }
             self.reject(parity);
             parity = now;
@@ -262,7 +305,7 @@ impl Shared {
     /// Undoes [`accept`](Self::accept) for a job the queue did not take, and wakes `wait_idle`
     /// waiters: one may have counted the job in flight between the two, and a rejected job never
     /// finishes, so nothing else would tell it that the count went down.
-    fn reject(&self, parity: usize) {
+    pub(crate) fn reject(&self, parity: usize) {
         // SeqCst pairs with `wait_idle` announcing itself and then reading the counters, as in
         // `Running::finish`.
         self.rejected[parity].fetch_add(1, Ordering::SeqCst);
@@ -322,27 +365,72 @@ impl Shared {
     #[inline]
     pub(crate) fn run_dequeued(self: &Arc<Self>, worker: Option<usize>, envelope: Envelope) {
         self.after_dequeue();
+        self.run_envelope(worker, envelope);
+    }
+
+    /// Runs what was taken from the queue or the overflow.
+    #[inline]
+    fn run_envelope(self: &Arc<Self>, worker: Option<usize>, envelope: Envelope) {
         match envelope {
-            Envelope::Plain(job, parity) => self.run_plain(worker, job, parity as usize),
+            Envelope::Plain(job, parity, _) => self.run_plain(worker, job, parity as usize),
             // The slot knows its parity and does its own accounting (a waiter may have run it).
             Envelope::Shared(task) => {
                 task.run();
                 // If the handle is gone, this drops the result: a panic there stays here.
                 drop_quietly(task);
             }
+            Envelope::Wake => {}
         }
     }
 
     /// Runs a job on this thread that was never handed to the queue (caller-runs, a `map` item
-    /// the queue had no room for): it is accepted and run in one go.
+    /// the queue had no room for): it is accepted and run in one go, nested in the caller's job.
     pub(crate) fn run_inline(self: &Arc<Self>, work: Work) {
-        let parity = self.accept();
+        let stamp = self.accept();
         match work {
-            Work::Plain(job) => self.run_plain(context::worker_index(self), job, parity),
+            Work::Plain(job) => self.run_plain(context::worker_index(self), job, stamp.parity),
             Work::Shared(task) => {
-                task.set_parity(parity);
+                task.set_stamp(stamp);
                 task.run();
             }
+        }
+    }
+
+    /// Runs `f`, a job this thread has claimed inside the job it is running, nested on this
+    /// thread while fewer than [`MAX_NESTING`] jobs are nested here, else on a helper thread.
+    pub(crate) fn run_nested(&self, f: impl FnOnce() + Send) {
+        if context::nesting() < MAX_NESTING {
+            f();
+        } else {
+            self.run_on_helper(f);
+        }
+    }
+
+    /// Runs `f` (a job this thread has claimed) on a new thread and waits for it: past
+    /// [`MAX_NESTING`], where nesting it here could overflow this thread's stack.
+    ///
+    /// The helper stands in for this thread: it has its name and the pool's stack size, runs the
+    /// pool's start and stop hooks around the job, and this thread's jobs count as suspended
+    /// while it waits, so the number of the pool's jobs running at once is what it would be had
+    /// this thread run `f` itself. Should the system refuse a thread, `f` runs here after all.
+    #[cold]
+    #[inline(never)]
+    fn run_on_helper(&self, f: impl FnOnce() + Send) {
+        let _suspension = Suspension::new();
+        let job = Mutex::new(Some(f));
+        let run = || {
+            if let Some(f) = lock(&job).take() {
+                f();
+            }
+        };
+        let name = thread::current().name().map(str::to_owned);
+        let spawned = crate::sync::run_on_thread(name, self.stack_size, || {
+            self.run_hook(true);
+            run();
+            self.run_hook(false);
+        });
+        if spawned.is_err() {
+            run();
         }
     }
 
@@ -372,6 +460,17 @@ impl Shared {
                 drop_quietly(payload);
             }
         }
+    }
+
+    /// Jobs started so far, on every thread: a parked producer's measure of the workers'
+    /// progress.
+    pub(crate) fn started(&self) -> u64 {
+        self.per_worker
+            .iter()
+            .map(|p| &p.0)
+            .chain(std::iter::once(&self.other.0))
+            .map(|c| c.started.load(Ordering::Relaxed))
+            .fold(0, u64::wrapping_add)
     }
 
     pub(crate) fn stop_now(&self) -> bool {
@@ -413,14 +512,16 @@ impl Shared {
             .iter()
             .map(|a| a.load(Ordering::Acquire))
             .sum();
+        let overflow = self.flags.0.overflow.load(Ordering::Acquire);
         let queued = accepted
             .saturating_sub(rejected)
             .saturating_sub(started)
-            .min(self.capacity as u64);
+            .min((self.capacity as u64).saturating_add(overflow as u64));
         Stats {
             workers: self.workers,
             capacity: self.capacity,
             queued: queued as usize,
+            overflow,
             active: started.saturating_sub(completed) as usize,
             completed,
             panicked,

@@ -95,3 +95,56 @@ mod clock {
         }
     }
 }
+
+/// Runs `f` on a new thread named `name` with `stack_size` bytes of stack (the platform's default
+/// when `None`), and waits for it. `f` may borrow from the caller, who waits. `Err` if the system
+/// refused the thread (`f` is then dropped unrun: callers pass a closure that leaves the work
+/// where they can still take it).
+#[cfg(not(shuttle))]
+pub(crate) fn run_on_thread<'a>(
+    name: Option<String>,
+    stack_size: Option<usize>,
+    f: impl FnOnce() + Send + 'a,
+) -> std::io::Result<()> {
+    std::thread::scope(|scope| {
+        let mut builder = std::thread::Builder::new();
+        if let Some(name) = name {
+            builder = builder.name(name);
+        }
+        if let Some(bytes) = stack_size {
+            builder = builder.stack_size(bytes);
+        }
+        // A panic of `f` stays on its thread: joined here, it does not re-raise.
+        let _ = builder.spawn_scoped(scope, f)?.join();
+        Ok(())
+    })
+}
+
+/// The model-checking build: shuttle's scoped thread (shuttle models neither names nor stacks).
+#[cfg(shuttle)]
+pub(crate) fn run_on_thread<'a>(
+    _name: Option<String>,
+    _stack_size: Option<usize>,
+    f: impl FnOnce() + Send + 'a,
+) -> std::io::Result<()> {
+    thread::scope(|scope| {
+        let _ = scope.spawn(f).join();
+    });
+    Ok(())
+}
+
+/// Parks the current thread for at most `timeout` (it may wake sooner: callers re-check).
+#[cfg(not(shuttle))]
+pub(crate) fn park_timeout(timeout: std::time::Duration) {
+    thread::park_timeout(timeout);
+}
+
+/// The model-checking build: lets the other threads run once and returns, as a park whose
+/// timeout may pass after any schedule. The caller's loop reads the virtual clock, so a wait that
+/// only its timeout ends (a producer beside a free slot while the workers stall) ends after
+/// enough steps, as on a real clock; one that a wake-up should end but none does spins on until
+/// its own deadline.
+#[cfg(shuttle)]
+pub(crate) fn park_timeout(_timeout: std::time::Duration) {
+    thread::yield_now();
+}

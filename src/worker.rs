@@ -1,5 +1,6 @@
-//! The worker loop: receive from the pool's own clone of the queue's receiver (no lock on the
-//! receive path), wake parked producers at the low-water mark, run the job under `catch_unwind`
+//! The worker loop: take the overflow's jobs first (see `Shared::next_job`), else receive from
+//! the worker's own clone of the queue's receiver (no lock on the receive path), wake parked
+//! producers at the low-water mark, run the job under `catch_unwind`
 //! with per-worker counters, run the hooks, and exit when the queue is closed and drained (or at
 //! once after `shutdown_now`).
 
@@ -18,7 +19,7 @@ pub(crate) fn run(shared: Arc<Shared>, index: usize, rx: Receiver<Envelope>, ali
     context::enter_worker(&shared, index);
     shared.run_hook(true);
     while !shared.stop_now() {
-        let Ok(envelope) = rx.recv() else {
+        let Some(envelope) = shared.next_job(&rx) else {
             break; // closed and drained: shutdown
         };
         // Every user panic (the job's, a result's or a payload's `Drop`) is caught inside.

@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use boundpool::{BuildError, JobError, SubmitTimeoutError, TrySubmitError, WorkerPool};
 use common::{
-    armoured_pool, assert_all_workers_alive, quiet_panics, shutdown_now_on_a_worker, within, Gate,
-    PATIENCE,
+    armoured_pool, assert_all_workers_alive, quiet_panics, shutdown_now_on_a_worker, with_timeout,
+    within, Gate, PATIENCE,
 };
 
 /// A value whose `Drop` panics (with an `armour:` message, silenced by `quiet_panics`).
@@ -371,16 +371,18 @@ fn panicking_drop_of_an_unjoined_scoped_result_does_not_hang_the_scope() {
 #[test]
 fn panicking_drop_of_map_results_after_the_map_is_dropped() {
     quiet_panics("armour:");
-    let pool = WorkerPool::new(2, 4);
+    let pool = Arc::new(WorkerPool::new(3, 4));
     let gate = Gate::new();
     gate.hold(&pool, 2);
-    {
-        let mut it = pool.map(0..6u32, |_| PanicOnDrop("map result"));
-        // next() would wait; refill happens inside next, so take one result on a thread that
-        // does not block: the consumer runs the front item itself.
+    // The consumer is a job on the third worker: there `next` runs the front item itself, so
+    // it returns while the other items stay queued behind the held workers and the consumer.
+    let inner = Arc::clone(&pool);
+    let consumer = pool.spawn(move || {
+        let mut it = inner.map(0..6u32, |_| PanicOnDrop("map result"));
         let first = it.next().expect("one result");
         std::mem::forget(first); // its drop would panic here, in the test: not the point
-    } // dropped with items queued: their results drop on the workers
+    }); // the map is dropped with items queued: their results drop on the workers
+    with_timeout("the consumer job", move || consumer.join()).expect("the consumer ran");
     gate.open();
     assert!(pool.wait_idle_timeout(PATIENCE), "went idle");
     assert_all_workers_alive(&pool, "after map results that panic on drop");

@@ -296,33 +296,83 @@ fn works_with_one_worker_and_a_rendezvous_queue() {
 }
 
 #[test]
-fn the_consumer_runs_the_front_item_when_every_worker_is_blocked() {
-    with_timeout("map while all workers are blocked", || {
-        let pool = WorkerPool::new(2, 4);
+fn a_consumer_inside_a_job_runs_the_front_item_when_every_worker_is_blocked() {
+    with_timeout(
+        "map inside a job while the other workers are blocked",
+        || {
+            let pool = Arc::new(WorkerPool::new(3, 4));
+            let (gate, blockers) = hold_workers(&pool, 2);
+            let threads = Arc::new(Mutex::new(Vec::new()));
+            let inner = Arc::clone(&pool);
+            let recorded = Arc::clone(&threads);
+            // The consumer occupies the third worker: nobody but the consumer can run an item.
+            let consumer = pool.spawn(move || {
+                let out: Vec<u32> = inner
+                    .map(0..50u32, move |i| {
+                        recorded.lock().unwrap().push(thread::current().id());
+                        i * 2
+                    })
+                    .collect();
+                (out, thread::current().id())
+            });
+            let (out, consumer) = consumer.join().expect("the consumer job finished");
+            assert_eq!(
+                out,
+                (0..50).map(|i| i * 2).collect::<Vec<_>>(),
+                "all results, in order"
+            );
+            gate.open();
+            for b in blockers {
+                b.join().expect("blockers finish once released");
+            }
+            let threads = threads.lock().unwrap();
+            assert!(
+                threads.contains(&consumer),
+                "the consumer ran items itself while the workers were blocked"
+            );
+        },
+    );
+}
+
+#[test]
+fn a_consumer_outside_the_pool_never_runs_an_item() {
+    with_timeout("map from main while the workers are held", || {
+        let pool = Arc::new(WorkerPool::new(2, 4));
         let (gate, blockers) = hold_workers(&pool, 2);
-        let consumer = thread::current().id();
-        let threads = Arc::new(Mutex::new(Vec::new()));
-        let out: Vec<u32> = {
-            let threads = Arc::clone(&threads);
-            pool.map(0..50u32, move |i| {
-                threads.lock().unwrap().push(thread::current().id());
+        // Opens the gate once the map has filled the queue: until then nothing can run, and the
+        // consumer must wait instead of running the front item itself.
+        let opener = {
+            let pool = Arc::clone(&pool);
+            let gate = gate.clone();
+            thread::spawn(move || {
+                let deadline = std::time::Instant::now() + common::PATIENCE;
+                while pool.stats().queued < 4 && std::time::Instant::now() < deadline {
+                    thread::yield_now();
+                }
+                gate.open();
+            })
+        };
+        let names = Arc::new(Mutex::new(Vec::new()));
+        let recorded = Arc::clone(&names);
+        let out: Vec<u32> = pool
+            .map(0..50u32, move |i| {
+                let name = thread::current().name().map(str::to_owned);
+                recorded.lock().unwrap().push(name);
                 i * 2
             })
-            .collect()
-        };
-        assert_eq!(
-            out,
-            (0..50).map(|i| i * 2).collect::<Vec<_>>(),
-            "all results, in order"
-        );
-        gate.open();
+            .collect();
+        opener.join().expect("the opener finished");
         for b in blockers {
             b.join().expect("blockers finish once released");
         }
-        let threads = threads.lock().unwrap();
+        assert_eq!(out, (0..50).map(|i| i * 2).collect::<Vec<_>>());
+        let names = names.lock().unwrap();
+        assert_eq!(names.len(), 50, "every item ran once");
         assert!(
-            threads.contains(&consumer),
-            "the consumer ran items itself while the workers were blocked"
+            names
+                .iter()
+                .all(|n| n.as_deref().is_some_and(|n| n.starts_with("boundpool-"))),
+            "every item ran on a worker: {names:?}"
         );
     });
 }

@@ -395,24 +395,3 @@ fn map_consumer_on_a_worker_while_the_other_worker_is_blocked() {
         );
     });
 }
-
-#[test]
-fn join_from_outside_runs_the_job_the_only_worker_waits_for() {
-    with_timeout("join while the only worker waits on the joined job", || {
-        let pool = WorkerPool::new(1, 4);
-        let (gate, mut held) = hold_workers(&pool, 1);
-        let blocker = held.pop().unwrap();
-        let g = gate.clone();
-        let opener = pool.spawn(move || {
-            g.open();
-            thread::current().id()
-        });
-        let ran_on = opener.join().expect("the opener");
-        assert_eq!(
-            ran_on,
-            thread::current().id(),
-            "the joining thread ran the queued job itself"
-        );
-        blocker.join().expect("the blocker is released");
-    });
-}

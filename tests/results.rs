@@ -55,24 +55,51 @@ fn is_finished_and_wait_timeout_follow_the_job() {
 }
 
 #[test]
-fn join_runs_a_still_queued_job_on_the_joining_thread() {
+fn join_inside_a_job_runs_a_still_queued_job_on_the_joining_thread() {
     with_timeout("join runs a still queued job on the joining thread", || {
-        let gate = Gate::new();
-        let pool = WorkerPool::new(1, 4);
-        let g = gate.clone();
-        pool.submit(move || g.wait());
-        gate.wait_for_waiters(1); // the only worker is busy
-        let handle = pool.spawn(|| std::thread::current().id());
-        // Waiting never needs a free worker: the joiner runs the queued job itself.
+        let pool = std::sync::Arc::new(WorkerPool::new(1, 4));
+        let inner = std::sync::Arc::clone(&pool);
+        let outer = pool.spawn(move || {
+            // The only worker runs this job: the inner one stays queued until it is joined.
+            let handle = inner.spawn(|| std::thread::current().id());
+            (handle.join().unwrap(), std::thread::current().id())
+        });
+        let (inner_ran_on, outer_ran_on) = outer.join().expect("the outer job");
+        // Waiting never needs a free worker: the joining job runs the queued job itself.
+        assert_eq!(inner_ran_on, outer_ran_on, "ran on the joining worker");
         assert_eq!(
-            handle.join().unwrap(),
-            std::thread::current().id(),
-            "ran here"
+            pool.stats().completed,
+            2,
+            "the job counts whichever thread ran it"
         );
-        gate.open();
-        let stats = pool.shutdown();
-        assert_eq!(stats.completed, 2, "the job counts whichever thread ran it");
     });
+}
+
+#[test]
+fn join_outside_every_job_waits_for_a_worker() {
+    with_timeout(
+        "join from the test thread while the only worker is busy",
+        || {
+            let gate = Gate::new();
+            let pool = WorkerPool::new(1, 4);
+            let g = gate.clone();
+            pool.submit(move || g.wait());
+            gate.wait_for_waiters(1); // the only worker is busy
+            let handle = pool.spawn(|| std::thread::current().name().map(str::to_owned));
+            // Nothing runs the job while the worker is held; the join below blocks until the gate
+            // opens and the worker has run it.
+            assert!(
+                !handle.wait_timeout(Duration::from_millis(20)),
+                "not run yet"
+            );
+            let opener = std::thread::spawn(move || gate.open());
+            let name = handle.join().unwrap();
+            opener.join().unwrap();
+            assert_eq!(name.as_deref(), Some("boundpool-0"), "ran on the worker");
+            let stats = pool.shutdown();
+            assert_eq!(stats.completed, 2);
+        },
+    );
 }
 
 #[test]

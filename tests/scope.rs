@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashSet;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{mpsc, Mutex};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread;
 
 use boundpool::{Scope, WorkerPool};
@@ -408,31 +408,36 @@ fn scope_works_with_one_worker_and_a_rendezvous_queue() {
 }
 
 #[test]
-fn scope_finishes_when_the_only_worker_waits_for_one_of_its_jobs() {
-    // The worker is stuck until a scoped job runs; the scope's caller runs it itself.
-    with_timeout("scope while the only worker is blocked", || {
-        let pool = WorkerPool::new(1, 8);
+fn scope_in_a_job_finishes_when_the_other_worker_waits_for_one_of_its_jobs() {
+    // One worker is stuck until a scoped job runs; the other opened the scope inside a job, and
+    // runs the queued scoped jobs itself while it waits.
+    with_timeout("scope in a job while the other worker is blocked", || {
+        let pool = Arc::new(WorkerPool::new(2, 8));
         let (gate, held) = hold_workers(&pool, 1);
-        let me = thread::current().id();
-        let ran_on = Mutex::new(Vec::new());
-        pool.scope(|s| {
-            for _ in 0..5 {
-                let ran_on = &ran_on;
-                let gate = &gate;
-                s.submit(move || {
-                    ran_on.lock().unwrap().push(thread::current().id());
-                    gate.open();
-                });
-            }
+        let inner = Arc::clone(&pool);
+        let opener = pool.spawn(move || {
+            let me = thread::current().id();
+            let ran_on = Mutex::new(Vec::new());
+            inner.scope(|s| {
+                for _ in 0..5 {
+                    let ran_on = &ran_on;
+                    let gate = &gate;
+                    s.submit(move || {
+                        ran_on.lock().unwrap().push(thread::current().id());
+                        gate.open();
+                    });
+                }
+            });
+            (me, ran_on.into_inner().unwrap())
         });
+        let (me, ran_on) = opener.join().expect("the scope's job finished");
         for h in held {
             h.join().expect("the blocker finishes once released");
         }
-        let ran_on = ran_on.into_inner().unwrap();
         assert_eq!(ran_on.len(), 5, "every scoped job ran");
         assert!(
             ran_on.contains(&me),
-            "the waiting caller ran queued scoped jobs itself"
+            "the waiting job ran queued scoped jobs itself"
         );
     });
 }

@@ -145,16 +145,34 @@ impl Shared {
     /// `wait_idle` / `wait_idle_timeout`: true once every job accepted before the call has
     /// finished (inside a job: or is suspended in a boundpool wait, or lies beneath this call on
     /// this thread's stack); false if `deadline` passed first.
-    pub(crate) fn wait_idle(self: &Arc<Self>, deadline: Option<Instant>) -> bool {
+    ///
+    /// Untimed and on a thread running one of this pool's jobs, it helps: it takes jobs out of
+    /// the queue, runs those accepted before the call (the ones it waits for: see [`help`]), and
+    /// sets later ones aside for the workers. Every pool thread might be waiting here, so
+    /// without help the jobs it waits for might never run. A timed wait never runs a job (it
+    /// could not keep its deadline), and a wait on any other thread has nobody depending on it.
+    ///
+    /// [`help`]: Self::help
+    pub(crate) fn wait_idle(
+        self: &Arc<Self>,
+        tx: &Sender<Envelope>,
+        deadline: Option<Instant>,
+    ) -> bool {
         // Our own frames are beneath this call: suspending them takes them out of the count.
         let _suspension = Suspension::new();
-        // A worker runs queued jobs itself: every worker might be waiting here.
-        let worker = context::worker_index(self);
+        let mut helps = deadline.is_none() && context::in_pool(self);
         // Outside every job nothing can be waiting for this thread: it waits for the jobs
         // suspended in a boundpool wait as well.
         let outside = !context::in_any_job();
         let mut state = lock(&self.idle);
         self.flags.0.idle_waiters.fetch_add(1, Ordering::SeqCst);
+        // A job stamped below these counts was accepted before the call: only those are run.
+        let before = [
+            self.accepted.0[0].load(Ordering::SeqCst),
+            self.accepted.0[1].load(Ordering::SeqCst),
+        ];
+        // How many later jobs this call may still set aside beyond the queue's capacity.
+        let mut aside_budget = self.capacity.max(1);
         let target = state.generation;
         let idle = loop {
             if state.drained_below > target {
@@ -175,22 +193,17 @@ impl Shared {
                 self.notify_locked(&mut state);
                 continue;
             }
-            if worker.is_some() {
+            if helps {
                 let seen = state.notified;
                 drop(state);
-                let ran = match self.rx.try_recv() {
-                    Ok(envelope) => {
-                        self.run_dequeued(worker, envelope);
-                        true
-                    }
-                    Err(_) => false,
-                };
+                let ran = self.help(tx, before, &mut aside_budget);
+                helps = aside_budget > 0;
                 state = lock(&self.idle);
                 // Whatever happened while the lock was free (a job finishing on another thread,
                 // a producer sending after our `try_recv`, another waiter finishing a drain)
                 // notified under the lock, and that notification went to no one: look again
                 // instead of sleeping through it.
-                if ran || state.notified != seen || !self.rx.is_empty() {
+                if ran || state.notified != seen {
                     continue;
                 }
             }
@@ -208,5 +221,48 @@ impl Shared {
         let idle = idle && (!outside || self.wait_lingering(state, target, deadline));
         self.flags.0.idle_waiters.fetch_sub(1, Ordering::SeqCst);
         idle
+    }
+
+    /// One round of `wait_idle`'s help: takes jobs out of the queue until it finds one accepted
+    /// before the wait began (stamped below `before`), which it runs, nested or on a helper
+    /// thread (see [`run_nested`](Self::run_nested)); true if it ran one.
+    ///
+    /// A later job must not run beneath the wait: it might wait for the waiting job (a deadlock)
+    /// or take a lock the waiting job holds. So later jobs are set aside at the front of the
+    /// overflow, in queue order, where the workers take them before anything queued; at most
+    /// `budget` of them over the whole wait (then the wait stops helping), so that the overflow
+    /// stays within `capacity` per waiting thread. A round also ends when the queue is empty, or
+    /// at a wake-up meant for a worker, which is passed on.
+    fn help(self: &Arc<Self>, tx: &Sender<Envelope>, before: [u64; 2], budget: &mut usize) -> bool {
+        let mut aside = VecDeque::new();
+        let mut run = None;
+        while *budget > aside.len() {
+            let Ok(envelope) = self.rx.try_recv() else {
+                break;
+            };
+            self.after_dequeue();
+            match envelope.stamp() {
+                Some(stamp) if stamp.is_before(before) => {
+                    run = Some(envelope);
+                    break;
+                }
+                Some(_) => aside.push_back(envelope),
+                None => {
+                    aside.push_back(envelope); // a wake-up: passed on below
+                    break;
+                }
+            }
+        }
+        *budget -= aside.iter().filter(|e| e.stamp().is_some()).count();
+        if !aside.is_empty() {
+            self.set_aside(aside, tx);
+        }
+        match run {
+            Some(envelope) => {
+                self.run_nested(|| self.run_envelope(context::worker_index(self), envelope));
+                true
+            }
+            None => false,
+        }
     }
 }

@@ -1,6 +1,8 @@
 //! The producer side of [`Shared`]: handing a job to the queue with its accounting, blocking on a
-//! full queue (a short spin, then parking until the queue has drained to the low-water mark), the
-//! rendezvous slices of capacity 0, and the workers' wake-up of parked producers.
+//! full queue (a short spin, then parking until the queue has drained to the low-water mark or
+//! the workers stall), the rendezvous slices of capacity 0, the workers' wake-up of parked
+//! producers, and the overflow beyond the queue's capacity (re-entrant submits nested
+//! [`MAX_NESTING`] deep, and jobs a `wait_idle` set aside).
 
 use super::*;
 
@@ -21,16 +23,19 @@ impl Shared {
         work: Work,
         send: impl FnOnce(Envelope) -> Result<(), Envelope>,
     ) -> Result<(), Work> {
-        let parity = self.accept();
-        work.set_parity(parity);
-        match send(Envelope::new(work, parity)) {
+        let stamp = self.accept();
+        work.set_stamp(stamp);
+        match send(Envelope::new(work, stamp)) {
             Ok(()) => {
                 self.notify_idle_waiters();
                 Ok(())
             }
             Err(envelope) => {
-                self.reject(parity);
-                Err(envelope.into_work())
+                self.reject(stamp.parity);
+                match envelope.into_work() {
+                    Some(work) => Err(work),
+                    None => unreachable!("boundpool: a refused job comes back as a job"),
+                }
             }
         }
     }
@@ -38,7 +43,8 @@ impl Shared {
     /// Hands `work` to the queue, waiting while it is full: until `deadline` if there is one
     /// (then the work comes back), else for as long as it takes. Without a deadline, on a thread
     /// that is running one of this pool's jobs, a full queue makes the job run inline instead
-    /// (caller-runs: that thread may be what the queue is waiting for).
+    /// (caller-runs: that thread may be what the queue is waiting for), or, on a thread already
+    /// [`MAX_NESTING`] jobs deep, go to the overflow (see [`overflow`](Self::overflow)).
     ///
     /// The first try is inlined into the caller; the waiting is [`send_full`](Self::send_full),
     /// out of line, so that the common case pays for no large stack frame.
@@ -66,7 +72,7 @@ impl Shared {
     ) -> Result<(), Work> {
         loop {
             if deadline.is_none() && context::in_pool(self) {
-                self.run_inline(work);
+                self.reenter(tx, work);
                 return Ok(());
             }
             if self.capacity == 0 {
@@ -90,6 +96,150 @@ impl Shared {
                 Err(w) => work = w,
             }
         }
+    }
+
+    /// A job submitted into its own full pool by a thread running one of its jobs, which must
+    /// neither wait (it may be what the queue waits for) nor nest without bound.
+    ///
+    /// - Nested fewer than [`MAX_NESTING`] jobs deep, the job runs here (caller-runs). A loop of
+    ///   such submits keeps memory flat: each job has finished before the next is made.
+    /// - Deeper, it is accepted into the overflow beyond the queue's capacity and this thread
+    ///   returns at once; the workers take overflowed jobs before queued ones, at loop level. A
+    ///   chain of jobs that each submit the next so runs in stretches of at most `MAX_NESTING`
+    ///   nested links, and holds at most one overflowed job at a time, however long it is.
+    /// - Deeper, with the overflow already holding `workers + capacity` jobs (a loop of submits
+    ///   that deep), the job runs on a helper thread while this one waits (see
+    ///   [`run_nested`](Self::run_nested)): the overflow, and memory, stay bounded.
+    ///
+    /// Accepting beyond the capacity is the only way the queue exceeds it, and `Stats::overflow`
+    /// shows it.
+    fn reenter(self: &Arc<Self>, tx: &Sender<Envelope>, work: Work) {
+        if context::nesting() < MAX_NESTING {
+            self.run_inline(work);
+        } else if self.flags.0.overflow.load(Ordering::Relaxed) < self.workers + self.capacity {
+            let stamp = self.accept();
+            work.set_stamp(stamp);
+            self.overflow(Envelope::new(work, stamp), tx);
+            self.notify_idle_waiters();
+        } else {
+            self.run_nested(|| self.run_inline(work));
+        }
+    }
+
+    /// Holds a re-entrant job beyond the queue's capacity, at the back of the overflow, and
+    /// makes sure a worker will look (see [`wake_a_worker`](Self::wake_a_worker)).
+    fn overflow(&self, envelope: Envelope, tx: &Sender<Envelope>) {
+        {
+            let mut overflow = lock(&self.overflow);
+            overflow.push_back(envelope);
+            self.flags
+                .0
+                .overflow
+                .store(overflow.len(), Ordering::SeqCst);
+        }
+        self.wake_a_worker(tx);
+    }
+
+    /// Puts what `wait_idle` took out of the queue and may not run at the front of the overflow,
+    /// in the order it came (it preceded everything still queued), and makes sure a worker will
+    /// look. Wake-ups among it are not kept: one is sent again.
+    pub(super) fn set_aside(&self, aside: VecDeque<Envelope>, tx: &Sender<Envelope>) {
+        {
+            let mut overflow = lock(&self.overflow);
+            for envelope in aside.into_iter().rev() {
+                if !matches!(envelope, Envelope::Wake) {
+                    overflow.push_front(envelope);
+                }
+            }
+            self.flags
+                .0
+                .overflow
+                .store(overflow.len(), Ordering::SeqCst);
+        }
+        self.wake_a_worker(tx);
+    }
+
+    /// Every job held in the overflow, in order (for `shutdown_now`).
+    pub(crate) fn drain_overflow(&self) -> VecDeque<Envelope> {
+        let mut overflow = lock(&self.overflow);
+        self.flags.0.overflow.store(0, Ordering::SeqCst);
+        std::mem::take(&mut *overflow)
+    }
+
+    /// Takes the first job of the overflow, if any. The workers call it before every dequeue:
+    /// the check inline, one load of a line that is rarely written.
+    #[inline]
+    pub(crate) fn take_overflow(&self) -> Option<Envelope> {
+        if self.flags.0.overflow.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        self.take_overflow_slow()
+    }
+
+    #[cold]
+    fn take_overflow_slow(&self) -> Option<Envelope> {
+        let mut overflow = lock(&self.overflow);
+        let envelope = overflow.pop_front();
+        self.flags
+            .0
+            .overflow
+            .store(overflow.len(), Ordering::SeqCst);
+        envelope
+    }
+
+    /// Makes sure that some worker looks at the overflow after `envelope` went in.
+    ///
+    /// Workers look before every dequeue, so only a worker blocked on an empty queue could miss
+    /// it: a [`Envelope::Wake`] sent into the queue reaches such a worker. If the queue is full,
+    /// the workers are busy and will look after their jobs. At capacity 0 a send succeeds only
+    /// while a worker is blocked in `recv`; a worker that is about to block but has not yet is
+    /// counted in `looking` (from before its look at the overflow until its `recv` returns), so
+    /// the wake-up is retried until it lands, someone took the overflow, or no worker is between
+    /// its look and its `recv`. SeqCst pairs the overflow count written above with `looking`
+    /// written by the worker: one of the two sides sees the other.
+    pub(crate) fn wake_a_worker(&self, tx: &Sender<Envelope>) {
+        if self.capacity > 0 {
+            let _ = tx.try_send(Envelope::Wake);
+            return;
+        }
+        while self.flags.0.overflow.load(Ordering::SeqCst) > 0
+            && self.flags.0.looking.load(Ordering::SeqCst) > 0
+        {
+            if tx.try_send(Envelope::Wake).is_ok() {
+                return;
+            }
+            thread::yield_now();
+        }
+    }
+
+    /// The worker loop's dequeue: the overflow first, then the queue, blocking while both are
+    /// empty. `None` once the queue is closed and drained and the overflow is empty.
+    #[inline]
+    pub(crate) fn next_job(&self, rx: &Receiver<Envelope>) -> Option<Envelope> {
+        if self.capacity == 0 {
+            return self.next_job_rendezvous(rx);
+        }
+        if let Some(envelope) = self.take_overflow() {
+            return Some(envelope);
+        }
+        match rx.recv() {
+            Ok(envelope) => Some(envelope),
+            // Closed and drained; what a job still running elsewhere overflowed is run here.
+            Err(_) => self.take_overflow(),
+        }
+    }
+
+    /// [`next_job`](Self::next_job) at capacity 0, with the `looking` count that
+    /// [`wake_a_worker`](Self::wake_a_worker) relies on.
+    fn next_job_rendezvous(&self, rx: &Receiver<Envelope>) -> Option<Envelope> {
+        let looking = &self.flags.0.looking;
+        looking.fetch_add(1, Ordering::SeqCst);
+        let next = match self.take_overflow() {
+            Some(envelope) => Some(envelope),
+            None => rx.recv().ok(),
+        };
+        looking.fetch_sub(1, Ordering::SeqCst);
+        next.or_else(|| self.take_overflow())
     }
 
     /// Capacity 0: nothing would wake a parked producer, so block in the channel's own `send`, in
@@ -144,8 +294,14 @@ impl Shared {
     /// longer waits for it is a spurious wake-up of some later park, which every park allows;
     /// and an unpark meant for another of this thread's waits that this loop swallows came after
     /// whatever that wait re-checks, so the thread still sees it once it gets there.
+    ///
+    /// While parked it re-checks every [`STALL`]: once no job has started for that long and a
+    /// slot is free, it stops waiting for the low-water mark (the workers may be blocked on what
+    /// this producer does next, and would never drain the queue further) and takes the slot.
     fn park(&self, tx: &Sender<Envelope>, deadline: Option<Instant>) {
         let me = thread::current();
+        let mut started = self.started();
+        let mut progress_at = Instant::now();
         loop {
             {
                 let mut waiting = lock(&self.parked_producers);
@@ -161,15 +317,21 @@ impl Shared {
             if tx.len() <= self.low_water {
                 break;
             }
-            let mut wait = PARK_GUARD;
+            let now = Instant::now();
+            let now_started = self.started();
+            if now_started != started {
+                (started, progress_at) = (now_started, now);
+            } else if now - progress_at >= STALL && !tx.is_full() {
+                break; // the workers stalled above the low-water mark: take the free slot
+            }
+            let mut wait = STALL;
             if let Some(d) = deadline {
-                let now = Instant::now();
                 if now >= d {
                     break;
                 }
                 wait = wait.min(d - now);
             }
-            thread::park_timeout(wait);
+            crate::sync::park_timeout(wait);
         }
         // Still on the list if nobody woke this thread (it never parked, or timed out).
         lock(&self.parked_producers).retain(|t| t.id() != me.id());

@@ -23,7 +23,7 @@ fn until_waiting(shared: &Shared) {
 fn wait_idle_wakes_when_a_job_it_counted_is_rejected() {
     let pool = Arc::new(WorkerPool::new(1, 1));
     let shared = Arc::clone(pool.shared());
-    let parity = shared.accept(); // what `try_send` does before the queue refuses the job
+    let stamp = shared.accept(); // what `try_send` does before the queue refuses the job
     let (done_tx, done) = mpsc::channel();
     let waiter = {
         let pool = Arc::clone(&pool);
@@ -33,7 +33,7 @@ fn wait_idle_wakes_when_a_job_it_counted_is_rejected() {
         })
     };
     until_waiting(&shared);
-    shared.reject(parity);
+    shared.reject(stamp.parity);
     assert!(
         done.recv_timeout(Duration::from_secs(10)).is_ok(),
         "wait_idle slept through the rejection"
