@@ -8,20 +8,33 @@
 
 use std::cell::{Cell, RefCell};
 
-use crate::shared::Shared;
 use crate::sync::{thread_local, Arc};
+
+/// What this module needs of a pool: to count its jobs suspended in a boundpool wait (see
+/// [`Suspension`]). The pool's shared state implements it; this module knows nothing else of
+/// it, and tells pools apart by address.
+pub(crate) trait Suspendable: Send + Sync + 'static {
+    /// Counts a job accepted with `parity` as suspended; `first`: for the first time, when the
+    /// job is also registered as lingering, under the epoch returned.
+    fn suspend(&self, parity: usize, first: bool) -> Option<u64>;
+    /// Counts a suspended job accepted with `parity` as running again.
+    fn resume(&self, parity: usize);
+}
+
+/// A pool, as this module holds it.
+type PoolRef = Arc<dyn Suspendable>;
 
 /// One job this thread is running.
 struct Frame {
     /// The pool the job belongs to; `None` for the pool this thread is a worker of (saves an
     /// `Arc` clone, that is a shared-cache-line increment, per job on the hot path).
-    pool: Option<Arc<Shared>>,
+    pool: Option<PoolRef>,
     /// The idle epoch parity the job was accepted in.
     parity: usize,
     /// Whether a [`Suspension`] further down this thread's call stack counts it as suspended.
     suspended: bool,
     /// Once the job has been suspended: the idle epoch it was accepted in, under which the pool
-    /// counts it as lingering until it finishes (see `Shared::suspend`).
+    /// counts it as lingering until it finishes (see `Suspendable::suspend`).
     lingering: Option<u64>,
 }
 
@@ -43,19 +56,21 @@ thread_local! {
     /// The epoch the worker's job lingers under, when `WORKER_JOB` has `LINGERING`.
     static WORKER_LINGERING: Cell<u64> = const { Cell::new(0) };
     /// The pool this thread is a worker of, for frames whose `pool` is `None`.
-    static WORKER_POOL: RefCell<Option<Arc<Shared>>> = const { RefCell::new(None) };
+    static WORKER_POOL: RefCell<Option<PoolRef>> = const { RefCell::new(None) };
     /// The jobs this thread is running, innermost last.
     static STACK: RefCell<Vec<Frame>> = const { RefCell::new(Vec::new()) };
 }
 
-fn addr(shared: &Shared) -> usize {
-    shared as *const Shared as usize
+/// A pool's identity: the address of its shared state.
+fn addr<P: ?Sized>(pool: &P) -> usize {
+    pool as *const P as *const () as usize
 }
 
 /// Marks this thread as worker `index` of `shared` until [`leave_worker`].
-pub(crate) fn enter_worker(shared: &Arc<Shared>, index: usize) {
-    WORKER.with(|w| w.set((addr(shared), index)));
-    WORKER_POOL.with(|p| *p.borrow_mut() = Some(Arc::clone(shared)));
+pub(crate) fn enter_worker<P: Suspendable>(shared: &Arc<P>, index: usize) {
+    WORKER.with(|w| w.set((addr(&**shared), index)));
+    let pool: PoolRef = Arc::clone(shared) as PoolRef;
+    WORKER_POOL.with(|p| *p.borrow_mut() = Some(pool));
 }
 
 /// Undoes [`enter_worker`] (so the thread-local no longer keeps the pool's state alive).
@@ -67,7 +82,7 @@ pub(crate) fn leave_worker() {
 
 /// The index of this thread among `shared`'s workers, if it is one of them.
 #[inline]
-pub(crate) fn worker_index(shared: &Shared) -> Option<usize> {
+pub(crate) fn worker_index<P: Suspendable>(shared: &P) -> Option<usize> {
     let (pool, index) = WORKER.with(Cell::get);
     (pool == addr(shared)).then_some(index)
 }
@@ -88,7 +103,7 @@ pub(crate) fn nesting() -> usize {
 
 /// Whether this thread is one of `shared`'s workers or is running one of its jobs: there, blocking
 /// on the pool (a full queue, joining its workers) could wait for this very thread.
-pub(crate) fn in_pool(shared: &Shared) -> bool {
+pub(crate) fn in_pool<P: Suspendable>(shared: &P) -> bool {
     if worker_index(shared).is_some() {
         return true;
     }
@@ -112,7 +127,7 @@ pub(crate) enum FrameSlot {
 /// Records that this thread starts running a job of `shared` accepted with `parity`;
 /// `own_worker`: this thread is one of `shared`'s workers (the caller has looked it up).
 #[inline]
-pub(crate) fn push(shared: &Arc<Shared>, own_worker: bool, parity: usize) -> FrameSlot {
+pub(crate) fn push<P: Suspendable>(shared: &Arc<P>, own_worker: bool, parity: usize) -> FrameSlot {
     if own_worker && WORKER_JOB.with(Cell::get) == NO_JOB {
         WORKER_JOB.with(|w| w.set(parity as u8));
         return FrameSlot::Worker;
@@ -120,7 +135,7 @@ pub(crate) fn push(shared: &Arc<Shared>, own_worker: bool, parity: usize) -> Fra
     let pool = if own_worker {
         None
     } else {
-        Some(Arc::clone(shared))
+        Some(Arc::clone(shared) as PoolRef)
     };
     STACK.with(|s| {
         s.borrow_mut().push(Frame {
@@ -154,9 +169,9 @@ pub(crate) fn pop(slot: FrameSlot) -> Option<u64> {
 /// an outer suspension already counts are left alone, so nothing is counted twice.
 pub(crate) struct Suspension {
     /// The frames this suspension marked: their index on the stack, pool and parity.
-    marked: Vec<(usize, Arc<Shared>, usize)>,
+    marked: Vec<(usize, PoolRef, usize)>,
     /// The worker's own job, if this suspension marked it: its pool and parity.
-    worker_job: Option<(Arc<Shared>, usize)>,
+    worker_job: Option<(PoolRef, usize)>,
 }
 
 impl Suspension {

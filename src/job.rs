@@ -12,8 +12,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::context::{self, Suspension};
-use crate::shared::{lock, Shared};
-use crate::sync::{Arc, AtomicU64, Condvar, Instant, Mutex, Ordering, PoisonError};
+use crate::sync::{lock, Arc, AtomicU64, Condvar, Instant, Mutex, Ordering, PoisonError};
 
 /// A fire-and-forget job that can be given back as its concrete type.
 pub(crate) trait PlainFn: Send {
@@ -35,6 +34,29 @@ impl<F: FnOnce() + Send + 'static> PlainFn for F {
 
 /// A boxed fire-and-forget job: one allocation per `submit`.
 pub(crate) type PlainJob = Box<dyn PlainFn>;
+
+/// What a job's [`Slot`] needs of the pool its job runs on: to count the job as it runs, and to
+/// run it nested or on a helper thread when a waiter claims it. The pool's shared state
+/// implements it; this module knows nothing else of the pool.
+pub(crate) trait Runner: Send + Sync {
+    /// Counts a job accepted with `parity` as started on this thread; hand the result to
+    /// [`finish`](Runner::finish).
+    fn begin(self: Arc<Self>, parity: usize) -> Begun;
+    /// Counts the job `begun` as finished, panicked or not.
+    fn finish(&self, begun: Begun, panicked: bool);
+    /// Runs `job`, which this thread claimed inside a job it is running: nested here, or on a
+    /// helper thread past [`MAX_NESTING`](crate::MAX_NESTING).
+    fn run_nested(&self, job: &mut (dyn FnMut() + Send));
+}
+
+/// A job that [`Runner::begin`] counted as started: where its counters and frame are.
+#[derive(Clone, Copy)]
+pub(crate) struct Begun {
+    /// The index of the worker running it, if it runs on one of its pool's workers.
+    pub(crate) worker: Option<usize>,
+    pub(crate) parity: usize,
+    pub(crate) frame: context::FrameSlot,
+}
 
 /// A job whose slot is shared with a waiter (handle, scope, map).
 pub(crate) trait SharedTask: Send + Sync {
@@ -183,7 +205,7 @@ pub(crate) enum State<F, R> {
     /// Not claimed yet: the closure waits here, with the pool it is to be counted in. The pool is
     /// let go of once the job has run (or been cancelled), so that a finished handle kept around
     /// holds its result and nothing of the pool (whose queue alone may be hundreds of MB).
-    Queued(F, Arc<Shared>),
+    Queued(F, Arc<dyn Runner>),
     /// Claimed and running.
     Running,
     /// Finished, panicked or cancelled; the result waits for the handle.
@@ -218,7 +240,7 @@ where
     F: FnOnce() -> R + Send,
     R: Send,
 {
-    pub(crate) fn new(job: F, shared: Arc<Shared>) -> Slot<F, R> {
+    pub(crate) fn new<P: Runner + 'static>(job: F, shared: Arc<P>) -> Slot<F, R> {
         Slot {
             inner: Mutex::new(Inner {
                 state: State::Queued(job, shared),
@@ -230,7 +252,7 @@ where
     }
 
     /// Takes the closure (and its pool) if nobody has claimed it.
-    fn claim(&self) -> Option<(F, Arc<Shared>)> {
+    fn claim(&self) -> Option<(F, Arc<dyn Runner>)> {
         let mut inner = lock(&self.inner);
         match std::mem::replace(&mut inner.state, State::Running) {
             State::Queued(job, shared) => Some((job, shared)),
@@ -251,11 +273,11 @@ where
     /// under the slot's lock, before the result becomes visible, so a waiter released by the
     /// result sees them, and a `wait_idle` released by the counters finds the result in place.
     /// The pool is let go of last, outside the lock.
-    fn execute(&self, job: F, shared: Arc<Shared>) {
-        let running = shared.begin(self.stamp().parity);
+    fn execute(&self, job: F, shared: Arc<dyn Runner>) {
+        let begun = Arc::clone(&shared).begin(self.stamp().parity);
         let result = panic::catch_unwind(AssertUnwindSafe(job));
         let mut inner = lock(&self.inner);
-        running.finish(result.is_err());
+        shared.finish(begun, result.is_err());
         inner.state = State::Done(result.map_err(|p| JobError::Panicked(PanicPayload::new(p))));
         if inner.waiting > 0 {
             self.done.notify_all();
@@ -366,7 +388,12 @@ where
         if context::in_any_job() {
             if let Some((job, shared)) = self.claim() {
                 let pool = Arc::clone(&shared);
-                pool.run_nested(|| self.execute(job, shared));
+                let mut claimed = Some((job, shared));
+                pool.run_nested(&mut || {
+                    if let Some((job, shared)) = claimed.take() {
+                        self.execute(job, shared);
+                    }
+                });
             }
         }
         self.wait_done(None);

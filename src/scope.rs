@@ -12,7 +12,8 @@ use std::panic::{self, AssertUnwindSafe};
 
 use crate::context::{self, Suspension};
 use crate::job::{Awaitable, JobError, SharedTask, Slot, Stamp, State, Work, BOX_ABOVE};
-use crate::shared::{drop_catching, drop_quietly, lock, Shared};
+use crate::shared::Shared;
+use crate::sync::{drop_catching, drop_quietly, lock};
 use crate::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
 use crate::WorkerPool;
 

@@ -26,11 +26,11 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::context::{self, Suspension};
-use crate::job::{Envelope, Stamp, Work};
-use crate::pool::Stats;
+use crate::job::{Begun, Envelope, Runner, Stamp, Work};
 use crate::queue::{Receiver, SendTimeoutError, Sender, TrySendError};
+use crate::stats::Stats;
 use crate::sync::thread::{self, Thread};
-use crate::sync::{Arc, Condvar, Instant, Mutex, MutexGuard, PoisonError};
+use crate::sync::{drop_quietly, lock, Arc, Condvar, Instant, Mutex, MutexGuard, PoisonError};
 use crate::sync::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 /// A user callback run on worker threads.
@@ -46,7 +46,12 @@ pub(crate) type PanicHandler = Arc<dyn Fn(Box<dyn Any + Send>) + Send + Sync + '
 /// [`Stats::overflow`](crate::Stats::overflow)), and a wait runs the job on a helper thread
 /// while it blocks: so however long a chain of jobs, no thread's stack holds more than this many
 /// of them.
+#[cfg(not(shuttle))]
 pub const MAX_NESTING: usize = 32;
+/// The model-checking build nests at most 2 jobs, so that the models reach the overflow and the
+/// helper threads in a few steps.
+#[cfg(shuttle)]
+pub const MAX_NESTING: usize = 2;
 
 /// How long a producer spins on a full queue before it parks: about the cost of a futex wake-up
 /// here, so that a queue that drains within that time never costs a sleep.
@@ -64,30 +69,6 @@ pub(crate) const STALL: Duration = Duration::from_micros(50);
 /// At capacity 0 a producer blocks in the channel's own `send`, in slices this long, so that it
 /// re-reads the idle epoch now and then (a job stamped long ago could hold up a `wait_idle`).
 const RENDEZVOUS_SLICE: Duration = Duration::from_millis(2);
-
-/// Locks a mutex, ignoring poisoning: boundpool never runs user code while holding its own locks,
-/// and a poisoned lock must never take the pool down.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Drops `value`, catching a panic in its `Drop`: boundpool drops user values (results nobody
-/// joined, panic payloads) on its own threads, and such a panic must never unwind through a
-/// worker (it would kill it) nor skip the bookkeeping after the drop. Returns the panic's payload,
-/// if any, for callers that report it.
-pub(crate) fn drop_catching<T>(value: T) -> Option<Box<dyn Any + Send>> {
-    panic::catch_unwind(AssertUnwindSafe(move || drop(value))).err()
-}
-
-/// [`drop_catching`], discarding the panic. Should the payload's own `Drop` panic as well, it is
-/// leaked rather than allowed to unwind.
-pub(crate) fn drop_quietly<T>(value: T) {
-    if let Some(payload) = drop_catching(value) {
-        if let Some(again) = drop_catching(payload) {
-            std::mem::forget(again);
-        }
-    }
-}
 
 /// Aligns its content to 128 bytes (two cache lines: x86 prefetches pairs) so that counters
 /// written by different threads never share a line.
@@ -199,40 +180,32 @@ pub(crate) struct Shared {
     panic_handler: Option<PanicHandler>,
 }
 
-/// A job being run: created by [`Shared::begin`], consumed by [`Running::finish`].
+/// A job being run: created by [`Shared::begin_as`], consumed by [`Running::finish`].
 pub(crate) struct Running<'a> {
     shared: &'a Shared,
-    counters: &'a Counters,
-    single_writer: bool,
-    parity: usize,
-    frame: context::FrameSlot,
+    begun: Begun,
 }
 
 impl Running<'_> {
     /// Counts the job as finished, wakes `wait_idle` waiters, and pops its frame.
     #[inline]
     pub(crate) fn finish(self, panicked: bool) {
-        let lingering = context::pop(self.frame);
-        if panicked {
-            bump(
-                &self.counters.panicked,
-                self.single_writer,
-                Ordering::Release,
-            );
-        }
-        // SeqCst pairs with `wait_idle` announcing itself in `idle_waiters` and then reading the
-        // counters: either it sees this increment or this thread sees it waiting.
-        bump(
-            &self.counters.finished[self.parity],
-            self.single_writer,
-            Ordering::SeqCst,
-        );
-        if let Some(epoch) = lingering {
-            // After the counters: a `wait_idle` this releases reads stats that include the job.
-            self.shared.unlinger(epoch);
-        } else {
-            self.shared.notify_idle_waiters();
-        }
+        self.shared.finish_begun(self.begun, panicked);
+    }
+}
+
+/// How a job's slot counts and runs its job (see [`Runner`]).
+impl Runner for Shared {
+    fn begin(self: Arc<Self>, parity: usize) -> Begun {
+        self.begin_as(context::worker_index(&*self), parity).begun
+    }
+
+    fn finish(&self, begun: Begun, panicked: bool) {
+        self.finish_begun(begun, panicked);
+    }
+
+    fn run_nested(&self, job: &mut (dyn FnMut() + Send)) {
+        Shared::run_nested(self, job);
     }
 }
 
@@ -312,29 +285,54 @@ impl Shared {
         self.notify_idle_waiters();
     }
 
-    /// Starts running a job accepted with `parity` on this thread: counts it and pushes its frame.
+    /// The counters of the jobs that worker `worker` runs (`None`: any other thread), and
+    /// whether that thread is their only writer.
     #[inline]
-    pub(crate) fn begin<'a>(self: &'a Arc<Self>, parity: usize) -> Running<'a> {
-        self.begin_as(context::worker_index(self), parity)
-    }
-
-    /// [`begin`](Self::begin) on a thread known to be worker `worker` of this pool (`None`: not
-    /// one of its workers). The worker loop knows its index: passing it down saves the
-    /// thread-local look-ups on the hot path.
-    #[inline]
-    fn begin_as<'a>(self: &'a Arc<Self>, worker: Option<usize>, parity: usize) -> Running<'a> {
-        let (counters, single_writer) = match worker {
+    fn counters(&self, worker: Option<usize>) -> (&Counters, bool) {
+        match worker {
             Some(i) => (&self.per_worker[i].0, true),
             None => (&self.other.0, false),
-        };
+        }
+    }
+
+    /// Starts running a job accepted with `parity` on this thread, which is worker `worker` of
+    /// this pool (`None`: not one of its workers): counts it and pushes its frame. The worker
+    /// loop knows its index: passing it down saves the thread-local look-ups on the hot path.
+    #[inline]
+    fn begin_as<'a>(self: &'a Arc<Self>, worker: Option<usize>, parity: usize) -> Running<'a> {
+        let (counters, single_writer) = self.counters(worker);
         bump(&counters.started, single_writer, Ordering::Release);
         let frame = context::push(self, worker.is_some(), parity);
         Running {
             shared: self,
-            counters,
+            begun: Begun {
+                worker,
+                parity,
+                frame,
+            },
+        }
+    }
+
+    /// Counts the job `begun` as finished, wakes `wait_idle` waiters, and pops its frame.
+    #[inline]
+    fn finish_begun(&self, begun: Begun, panicked: bool) {
+        let (counters, single_writer) = self.counters(begun.worker);
+        let lingering = context::pop(begun.frame);
+        if panicked {
+            bump(&counters.panicked, single_writer, Ordering::Release);
+        }
+        // SeqCst pairs with `wait_idle` announcing itself in `idle_waiters` and then reading the
+        // counters: either it sees this increment or this thread sees it waiting.
+        bump(
+            &counters.finished[begun.parity],
             single_writer,
-            parity,
-            frame,
+            Ordering::SeqCst,
+        );
+        if let Some(epoch) = lingering {
+            // After the counters: a `wait_idle` this releases reads stats that include the job.
+            self.unlinger(epoch);
+        } else {
+            self.notify_idle_waiters();
         }
     }
 
@@ -388,7 +386,7 @@ impl Shared {
     pub(crate) fn run_inline(self: &Arc<Self>, work: Work) {
         let stamp = self.accept();
         match work {
-            Work::Plain(job) => self.run_plain(context::worker_index(self), job, stamp.parity),
+            Work::Plain(job) => self.run_plain(context::worker_index(&**self), job, stamp.parity),
             Work::Shared(task) => {
                 task.set_stamp(stamp);
                 task.run();

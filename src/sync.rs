@@ -148,3 +148,27 @@ pub(crate) fn park_timeout(timeout: std::time::Duration) {
 pub(crate) fn park_timeout(_timeout: std::time::Duration) {
     thread::yield_now();
 }
+
+/// Locks a mutex, ignoring poisoning: boundpool never runs user code while holding its own locks,
+/// and a poisoned lock must never take the pool down.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Drops `value`, catching a panic in its `Drop`: boundpool drops user values (results nobody
+/// joined, panic payloads) on its own threads, and such a panic must never unwind through a
+/// worker (it would kill it) nor skip the bookkeeping after the drop. Returns the panic's payload,
+/// if any, for callers that report it.
+pub(crate) fn drop_catching<T>(value: T) -> Option<Box<dyn std::any::Any + Send>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value))).err()
+}
+
+/// [`drop_catching`], discarding the panic. Should the payload's own `Drop` panic as well, it is
+/// leaked rather than allowed to unwind.
+pub(crate) fn drop_quietly<T>(value: T) {
+    if let Some(payload) = drop_catching(value) {
+        if let Some(again) = drop_catching(payload) {
+            std::mem::forget(again);
+        }
+    }
+}

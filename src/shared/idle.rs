@@ -3,6 +3,17 @@
 
 use super::*;
 
+impl context::Suspendable for Shared {
+    fn suspend(&self, parity: usize, first: bool) -> Option<u64> {
+        self.suspend_job(parity, first)
+    }
+
+    /// Counts a suspended job of `parity` as running again.
+    fn resume(&self, parity: usize) {
+        self.resumes[parity].fetch_add(1, Ordering::SeqCst);
+    }
+}
+
 impl Shared {
     /// An upper bound on the jobs of `parity` that were in flight and not suspended at one moment
     /// during this call, never below the true count at that moment; so 0 proves a moment at
@@ -39,7 +50,7 @@ impl Shared {
     /// suspended, so the drain of its epoch cannot have finished, nor the epoch moved on twice.
     /// Registered before the suspension is counted, so a drain that passes over the job finds it
     /// registered.
-    pub(crate) fn suspend(&self, parity: usize, first: bool) -> Option<u64> {
+    fn suspend_job(&self, parity: usize, first: bool) -> Option<u64> {
         let lingering = first.then(|| {
             let mut state = lock(&self.idle);
             let current = state.generation;
@@ -54,11 +65,6 @@ impl Shared {
         self.suspends[parity].fetch_add(1, Ordering::SeqCst);
         self.notify_idle_waiters();
         lingering
-    }
-
-    /// Counts a suspended job of `parity` as running again.
-    pub(crate) fn resume(&self, parity: usize) {
-        self.resumes[parity].fetch_add(1, Ordering::SeqCst);
     }
 
     /// A job registered as lingering under `epoch` has finished.
@@ -123,7 +129,7 @@ impl Shared {
         }
     }
 
-    /// Waits until no job accepted in an epoch up to `target` lingers (see `suspend`), or until
+    /// Waits until no job accepted in an epoch up to `target` lingers (see `suspend_job`), or until
     /// `deadline`; true if none does.
     fn wait_lingering(
         &self,
@@ -160,7 +166,7 @@ impl Shared {
     ) -> bool {
         // Our own frames are beneath this call: suspending them takes them out of the count.
         let _suspension = Suspension::new();
-        let mut helps = deadline.is_none() && context::in_pool(self);
+        let mut helps = deadline.is_none() && context::in_pool(&**self);
         // Outside every job nothing can be waiting for this thread: it waits for the jobs
         // suspended in a boundpool wait as well.
         let outside = !context::in_any_job();
@@ -216,7 +222,7 @@ impl Shared {
             };
         };
         // Every job accepted up to `target` has now finished or is suspended in a wait, and a
-        // suspended one is registered as lingering (see `suspend`). Outside every job, wait for
+        // suspended one is registered as lingering (see `suspend_job`). Outside every job, wait for
         // those to finish as well: they do so without this thread's help.
         let idle = idle && (!outside || self.wait_lingering(state, target, deadline));
         self.flags.0.idle_waiters.fetch_sub(1, Ordering::SeqCst);
@@ -259,7 +265,7 @@ impl Shared {
         }
         match run {
             Some(envelope) => {
-                self.run_nested(|| self.run_envelope(context::worker_index(self), envelope));
+                self.run_nested(|| self.run_envelope(context::worker_index(&**self), envelope));
                 true
             }
             None => false,

@@ -71,7 +71,7 @@ impl Shared {
         deadline: Option<Instant>,
     ) -> Result<(), Work> {
         loop {
-            if deadline.is_none() && context::in_pool(self) {
+            if deadline.is_none() && context::in_pool(&**self) {
                 self.reenter(tx, work);
                 return Ok(());
             }
