@@ -68,14 +68,21 @@
 //!
 //! - Every accepted job runs exactly once, or is handed back to the caller
 //!   ([`TrySubmitError`], [`SubmitTimeoutError`], [`WorkerPool::shutdown_now`]).
-//! - At most `workers` threads run the pool's jobs at once, plus threads running a job they wait
-//!   on; at most `capacity` jobs wait in the queue.
+//! - At most `workers` of the pool's jobs run at once, and only on boundpool's threads. A thread
+//!   outside every pool's jobs (`main`, a request handler) never runs a job: its
+//!   [`JobHandle::join`], the end of its [`scope`](WorkerPool::scope) and its [`Map`] wait for a
+//!   worker. At most `capacity` jobs wait in the queue, except the documented
+//!   [overflow](Stats::overflow).
 //! - A panicking job never kills a worker nor poisons the pool, and is counted in
-//!   [`Stats::panicked`].
-//! - Waiting never needs a free worker: a thread that waits on a job still queued
+//!   [`Stats::panicked`]. A panic in a hook or in the panic handler is caught and discarded (it
+//!   is not a job, and is not counted).
+//! - Waiting never needs a free worker: a job that waits on a job still queued
 //!   ([`JobHandle::join`], the end of a [`scope`](WorkerPool::scope), [`Map`]) runs it itself,
 //!   so nested waits finish even on a one-worker pool. A job that submits to its own full pool
-//!   runs the new job inline (caller-runs) instead of deadlocking.
+//!   runs the new job inline (caller-runs) instead of deadlocking. Neither nests more than
+//!   [`MAX_NESTING`] jobs on a thread's stack, however long the chain.
+//! - A producer blocked on a full queue never sleeps on beside a free slot while the workers
+//!   stall.
 //! - Shutdown always terminates once the running jobs end, also when the pool is dropped inside
 //!   one of its own jobs.
 
@@ -99,6 +106,7 @@ mod queue;
 #[allow(unsafe_code)]
 mod scope;
 mod shared;
+mod stats;
 mod sync;
 mod worker;
 
@@ -106,6 +114,7 @@ pub use builder::{BuildError, Builder};
 pub use error::{SubmitTimeoutError, TrySubmitError};
 pub use job::{Job, JobError, JobHandle, PanicPayload};
 pub use map::Map;
-pub use pool::{Stats, WorkerPool};
+pub use pool::WorkerPool;
 pub use scope::{Scope, ScopedJobHandle};
 pub use shared::MAX_NESTING;
+pub use stats::Stats;
