@@ -99,7 +99,8 @@ impl Builder {
     }
 
     /// The stack size of each worker thread, in bytes (default: the platform's, as for
-    /// [`std::thread::spawn`]).
+    /// [`std::thread::spawn`]); helper threads (see [`MAX_NESTING`](crate::MAX_NESTING)) get the
+    /// same.
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
         self
@@ -107,6 +108,10 @@ impl Builder {
 
     /// Runs `hook` on each worker thread when it starts, before it takes a job (set up
     /// thread-locals, CPU affinity, logging context). A panic in the hook is caught and ignored.
+    ///
+    /// It also runs on a helper thread before the job it was started for: a job waited on
+    /// [`MAX_NESTING`](crate::MAX_NESTING) jobs deep runs on one (see
+    /// [`JobHandle::join`](crate::JobHandle::join)), so that every job finds its thread set up.
     pub fn on_thread_start<H>(mut self, hook: H) -> Builder
     where
         H: Fn() + Send + Sync + 'static,
@@ -115,7 +120,8 @@ impl Builder {
         self
     }
 
-    /// Runs `hook` on each worker thread as it exits, after its last job. A panic in the hook is
+    /// Runs `hook` on each worker thread as it exits, after its last job (and on a helper thread
+    /// after its job, see [`on_thread_start`](Builder::on_thread_start)). A panic in the hook is
     /// caught and ignored.
     pub fn on_thread_stop<H>(mut self, hook: H) -> Builder
     where
