@@ -425,3 +425,84 @@ fn cancelled_spawn_drops_its_capture_once_and_makes_no_result() {
         },
     );
 }
+
+/// Closures over 1 KiB are boxed on their way into a slot: handed back, run and joined, run
+/// unjoined in a scope, their captures still drop once.
+#[test]
+fn large_closures_drop_their_captures_once_on_every_path() {
+    with_timeout("large closures drop once", || {
+        let drops = Drops::new(4);
+        let pool = WorkerPool::new(1, 1);
+        let gate = Gate::new();
+        gate.hold(&pool, 1);
+        let big = |id: usize| {
+            let payload = drops.payload(id);
+            let pad = [id as u8; 4096];
+            move || payload.touch() + pad[100] as usize
+        };
+        let queued = pool.spawn(big(0)); // fills the one slot
+        let refused = pool.try_spawn(big(1)).expect_err("the queue is full");
+        assert_eq!(
+            refused.into_inner()(),
+            2,
+            "the closure came back whole and runs"
+        );
+        assert_eq!(drops.count(1), 1, "the handed-back closure dropped once");
+        gate.open();
+        assert_eq!(queued.join().unwrap(), 0, "the queued closure ran");
+        drops.assert_each_once([0, 1], "large spawn closures");
+        let pool = WorkerPool::new(1, 4);
+        pool.scope(|s| {
+            let job = big(2);
+            s.submit(move || {
+                job();
+            });
+            assert_eq!(s.spawn(big(3)).join().unwrap(), 6, "id + the pad byte");
+        });
+        drops.assert_each_once([2, 3], "large scoped closures");
+    });
+}
+
+/// A chain of jobs deeper than `MAX_NESTING` into a full pool goes through the overflow; every
+/// link's capture drops once, and so do the links `shutdown_now` hands back from the overflow.
+#[test]
+fn overflowed_jobs_drop_their_captures_once() {
+    fn link(pool: std::sync::Weak<WorkerPool>, drops: Drops, id: usize, last: usize) {
+        let payload = drops.payload(id);
+        let Some(p) = pool.upgrade() else { return };
+        p.submit(move || {
+            payload.touch();
+            if id < last {
+                link(pool, drops, id + 1, last);
+            }
+        });
+    }
+    with_timeout("overflowed jobs drop once", || {
+        let n = 4 * boundpool::MAX_NESTING;
+        let drops = Drops::new(n + 1);
+        let pool = Arc::new(WorkerPool::new(1, 2));
+        let gate = Gate::new();
+        // The worker is busy while the queue is filled, so the chain meets a full queue.
+        let (start_tx, start) = std::sync::mpsc::channel::<()>();
+        let weak = Arc::downgrade(&pool);
+        let d = drops.clone();
+        pool.submit(move || {
+            start.recv_timeout(PATIENCE).unwrap();
+            link(weak, d, 0, n);
+        });
+        for _ in 0..2 {
+            pool.submit(gate.job());
+        }
+        gate.open();
+        start_tx.send(()).unwrap();
+        // Links submitted after this call are not waited for: wait until the last one dropped.
+        let deadline = Instant::now() + PATIENCE;
+        while drops.count(n) == 0 {
+            assert!(Instant::now() < deadline, "the chain finished");
+            std::thread::yield_now();
+        }
+        drops.assert_all_once("a chain through the overflow");
+        let pool = Arc::into_inner(pool).expect("no job holds the pool");
+        assert_eq!(pool.shutdown().overflow, 0, "nothing left in the overflow");
+    });
+}
