@@ -40,16 +40,18 @@ struct Frame {
 
 /// `WORKER_JOB` when the worker is not running a job of its own.
 const NO_JOB: u8 = u8::MAX;
+/// `WORKER_JOB`'s low bits: the job's epoch slot (below 8).
+const SLOT: u8 = 7;
 /// `WORKER_JOB` flag: a [`Suspension`] counts the worker's job as suspended.
-const SUSPENDED: u8 = 2;
+const SUSPENDED: u8 = 8;
 /// `WORKER_JOB` flag: the worker's job has been suspended, and lingers under the epoch in
 /// `WORKER_LINGERING` until it finishes.
-const LINGERING: u8 = 4;
+const LINGERING: u8 = 16;
 
 thread_local! {
     /// `Arc::as_ptr` of the pool this thread is a worker of (0: none), and the worker's index.
     static WORKER: Cell<(usize, usize)> = const { Cell::new((0, 0)) };
-    /// The bottom frame of a worker: the job its loop is running (parity, plus `SUSPENDED` and
+    /// The bottom frame of a worker: the job its loop is running (its slot, plus `SUSPENDED` and
     /// `LINGERING`), or `NO_JOB`. A `Cell`, not a `STACK` entry: it is set and cleared once per
     /// job on the hot path.
     static WORKER_JOB: Cell<u8> = const { Cell::new(NO_JOB) };
@@ -183,7 +185,7 @@ impl Suspension {
         if job != NO_JOB && job & SUSPENDED == 0 {
             if let Some(pool) = WORKER_POOL.with(|p| p.borrow().clone()) {
                 WORKER_JOB.with(|w| w.set(job | SUSPENDED));
-                worker_job = Some((pool, usize::from(job & 1), job & LINGERING == 0));
+                worker_job = Some((pool, usize::from(job & SLOT), job & LINGERING == 0));
             }
         }
         STACK.with(|s| {

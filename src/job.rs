@@ -90,13 +90,20 @@ impl Work {
     }
 }
 
-/// When a job was accepted: the parity of the idle epoch it was counted in, and its place among
-/// the jobs ever counted with that parity (the low 32 bits of the count before it). `wait_idle`
+/// How many idle epochs the pool's counters tell apart (a power of two, at most 256 so that a
+/// slot fits a byte): a `wait_idle` that begins while `EPOCH_SLOTS - 1` older epochs are still
+/// draining waits for the oldest to drain before it can move the epoch on (see
+/// `Shared::wait_idle`).
+pub(crate) const EPOCH_SLOTS: usize = 8;
+
+/// When a job was accepted: the slot of the idle epoch it was counted in (its "parity", the epoch
+/// modulo `EPOCH_SLOTS`), and its place among the jobs ever counted in that slot (the low 32
+/// bits of the count before it). `wait_idle`
 /// tells by it whether a queued job was accepted before the wait began (see
 /// [`Stamp::is_before`]).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Stamp {
-    /// 0 or 1.
+    /// Below `EPOCH_SLOTS`.
     pub(crate) parity: usize,
     /// The low 32 bits of `Shared::accepted[parity]` before this job was counted in it.
     pub(crate) seq: u32,
@@ -108,19 +115,19 @@ impl Stamp {
     /// reading; compared modulo 2^32, which is exact while fewer than 2^31 jobs of one parity are
     /// accepted between the job and the reading.
     #[inline]
-    pub(crate) fn is_before(self, accepted: [u64; 2]) -> bool {
+    pub(crate) fn is_before(self, accepted: [u64; EPOCH_SLOTS]) -> bool {
         let count = accepted[self.parity] as u32;
         count.wrapping_sub(self.seq).wrapping_sub(1) < 1 << 31
     }
 
     fn pack(self) -> u64 {
-        (u64::from(self.seq) << 1) | self.parity as u64
+        (u64::from(self.seq) << 8) | self.parity as u64
     }
 
     fn unpack(word: u64) -> Stamp {
         Stamp {
-            parity: (word & 1) as usize,
-            seq: (word >> 1) as u32,
+            parity: (word & 0xff) as usize,
+            seq: (word >> 8) as u32,
         }
     }
 }
@@ -129,9 +136,9 @@ impl Stamp {
 /// records its own), or a wake-up for a worker. 24 bytes, so that a queue slot with crossbeam's
 /// stamp is 32 bytes: two slots to a cache line, none straddling two (a 32-byte envelope made a
 /// 40-byte slot, and more lines to move between the producer's and the workers' caches). The
-/// plain variant's stamp is split so that its parity byte and sequence fit beside the tag.
+/// plain variant's stamp is split so that its slot byte and sequence fit beside the tag.
 pub(crate) enum Envelope {
-    Plain(PlainJob, Parity, u32),
+    Plain(PlainJob, u8, u32),
     Shared(Arc<dyn SharedTask>),
     /// No job: wakes a worker blocked on the empty queue so that it looks at the overflow (see
     /// `Shared::wake_a_worker`).
@@ -142,27 +149,12 @@ pub(crate) enum Envelope {
 #[cfg(all(target_pointer_width = "64", not(shuttle)))]
 const _: () = assert!(std::mem::size_of::<Envelope>() == 24);
 
-/// An idle-epoch parity in one byte, so that it shares [`Envelope`]'s tag word.
-#[derive(Clone, Copy)]
-#[repr(u8)]
-pub(crate) enum Parity {
-    Even = 0,
-    Odd = 1,
-}
-
 impl Envelope {
     /// Seals `work` accepted with `stamp`.
     #[inline]
     pub(crate) fn new(work: Work, stamp: Stamp) -> Envelope {
         match work {
-            Work::Plain(job) => {
-                let parity = if stamp.parity & 1 == 0 {
-                    Parity::Even
-                } else {
-                    Parity::Odd
-                };
-                Envelope::Plain(job, parity, stamp.seq)
-            }
+            Work::Plain(job) => Envelope::Plain(job, stamp.parity as u8, stamp.seq),
             Work::Shared(task) => Envelope::Shared(task),
         }
     }
@@ -171,7 +163,7 @@ impl Envelope {
     pub(crate) fn stamp(&self) -> Option<Stamp> {
         match self {
             Envelope::Plain(_, parity, seq) => Some(Stamp {
-                parity: *parity as usize,
+                parity: usize::from(*parity),
                 seq: *seq,
             }),
             Envelope::Shared(task) => Some(task.stamp()),

@@ -381,15 +381,20 @@ impl WorkerPool {
     /// Blocks until every job accepted **before this call** has finished.
     ///
     /// Jobs accepted after the call began do not hold it up, so a steady stream of submissions
-    /// from other threads cannot starve the waiter. Jobs accepted through every path count
+    /// from other threads cannot starve the waiter. (The pool tells 8 idle epochs apart: a call
+    /// made while 7 earlier waits are still waiting for their jobs also waits for the jobs
+    /// accepted until the oldest of those is done.) Jobs accepted through every path count
     /// (`submit`, `spawn`, scoped jobs, `map`). The pool keeps running; call it as often and from
     /// as many threads as you like.
     ///
     /// Called from inside one of the pool's jobs, it does not wait for the jobs beneath it on its
     /// own thread (its own job included) nor for jobs suspended in a boundpool wait (`join`,
     /// `scope`, `map`, `wait_idle`) on other threads, which would otherwise wait for each other
-    /// forever; on a worker thread it also runs queued jobs itself, so it finishes even when
-    /// every worker is waiting.
+    /// forever. There it also helps: it runs queued jobs accepted before the call itself (nested
+    /// up to [`MAX_NESTING`](crate::MAX_NESTING) deep, on a helper thread past that), so it
+    /// finishes even when every worker is waiting; a job accepted after the call is never run
+    /// beneath it (it might wait for the waiting job, or take a lock it holds), but set aside
+    /// for the workers, ahead of the queue ([`Stats::overflow`]).
     ///
     /// # Examples
     ///

@@ -10,10 +10,14 @@
 //! [`Shared::stats`] and [`Shared::unsuspended_in_flight`]).
 //!
 //! # Idle epochs
-//! Every job is stamped with the parity of the current epoch when it is accepted. `wait_idle`
-//! flips the epoch and waits for the old parity to have no job that is in flight and not suspended;
-//! jobs accepted after the flip carry the other parity and cannot hold it up, so a stream of new
-//! submissions cannot starve a waiter. At most one old epoch drains at a time, so two parities do.
+//! Every job is stamped with the current epoch's slot (the epoch modulo [`EPOCH_SLOTS`], called
+//! its parity) when it is accepted, and every counter is kept per slot. `wait_idle` moves the
+//! epoch on at the moment it is called and waits for the epochs before to have no job that is in
+//! flight and not suspended; jobs accepted after the call carry a later epoch's slot and cannot
+//! hold it up, so a stream of new submissions cannot starve a waiter. Up to `EPOCH_SLOTS - 1`
+//! old epochs drain at once (in order), so a wait that begins while others drain still moves the
+//! epoch at its call: the epochs it waits for hold exactly the jobs accepted before it, which a
+//! `wait_idle` inside a job may then run (it must never wait for a job it may not run).
 //!
 //! The epochs' counts pass over jobs suspended in a boundpool wait (a `wait_idle` inside a job
 //! must not wait for a job that may be waiting for it). A job suspended for the first time is
@@ -26,7 +30,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::time::Duration;
 
 use crate::context::{self, Suspension};
-use crate::job::{Begun, Envelope, Runner, Stamp, Work};
+use crate::job::{Begun, Envelope, Runner, Stamp, Work, EPOCH_SLOTS};
 use crate::queue::{Receiver, SendTimeoutError, Sender, TrySendError};
 use crate::stats::Stats;
 use crate::sync::thread::{self, Thread};
@@ -81,8 +85,8 @@ pub(crate) struct Padded<T>(pub(crate) T);
 pub(crate) struct Counters {
     /// Jobs started.
     started: AtomicU64,
-    /// Jobs finished (panicked or not), by the parity of the epoch they were accepted in.
-    finished: [AtomicU64; 2],
+    /// Jobs finished (panicked or not), by the slot of the epoch they were accepted in.
+    finished: [AtomicU64; EPOCH_SLOTS],
     /// Jobs that panicked.
     panicked: AtomicU64,
 }
@@ -101,7 +105,7 @@ fn bump(c: &AtomicU64, single_writer: bool, order: Ordering) {
 /// Flags read on every job and written rarely: kept off the lines that counters write.
 #[derive(Default)]
 struct Flags {
-    /// The idle epoch; its low bit is the parity new jobs are stamped with.
+    /// The idle epoch; modulo `EPOCH_SLOTS`, the slot new jobs are stamped with.
     epoch: AtomicUsize,
     /// Threads inside `wait_idle`: finishing, suspending and submitting wake them.
     idle_waiters: AtomicUsize,
@@ -121,9 +125,8 @@ struct Flags {
 struct IdleState {
     /// The current epoch (mirrored in `Flags::epoch`).
     generation: u64,
-    /// Whether epoch `generation - 1` is still draining.
-    draining: bool,
-    /// Every epoch below this one has drained.
+    /// Every epoch below this one has drained; those from it up to `generation - 1` are
+    /// draining (at most `EPOCH_SLOTS - 1` of them, so that their slots differ).
     drained_below: u64,
     /// Bumped by every notification of `idle_cv`, so that a waiter that let go of the lock to
     /// run a job can tell whether it missed one.
@@ -151,13 +154,13 @@ pub(crate) struct Shared {
     /// A parked producer is woken once the queue holds at most this many jobs.
     low_water: usize,
     flags: Padded<Flags>,
-    /// Jobs handed to the queue (or run inline), by epoch parity; written by producers.
-    accepted: Padded<[AtomicU64; 2]>,
+    /// Jobs handed to the queue (or run inline), by epoch slot; written by producers.
+    accepted: Padded<[AtomicU64; EPOCH_SLOTS]>,
     /// Jobs counted in `accepted` whose send then failed (full queue, timeout).
-    rejected: [AtomicU64; 2],
-    /// Suspend and resume events, by parity (see `context::Suspension`).
-    suspends: [AtomicU64; 2],
-    resumes: [AtomicU64; 2],
+    rejected: [AtomicU64; EPOCH_SLOTS],
+    /// Suspend and resume events, by epoch slot (see `context::Suspension`).
+    suspends: [AtomicU64; EPOCH_SLOTS],
+    resumes: [AtomicU64; EPOCH_SLOTS],
     /// One block per worker, written only by that worker.
     per_worker: Box<[Padded<Counters>]>,
     /// Jobs run by any other thread.
@@ -243,10 +246,10 @@ impl Shared {
         })
     }
 
-    /// The parity new jobs are stamped with.
+    /// The epoch slot new jobs are stamped with.
     #[inline]
     pub(crate) fn parity(&self) -> usize {
-        self.flags.0.epoch.load(Ordering::Relaxed) & 1
+        self.flags.0.epoch.load(Ordering::Relaxed) % EPOCH_SLOTS
     }
 
     /// Counts a job as accepted in the current epoch and returns the stamp to seal it with: call
@@ -266,7 +269,7 @@ impl Shared {
         let mut parity = self.parity();
         loop {
             let seq = self.accepted.0[parity].fetch_add(1, Ordering::SeqCst) as u32;
-            let now = self.flags.0.epoch.load(Ordering::SeqCst) & 1;
+            let now = self.flags.0.epoch.load(Ordering::SeqCst) % EPOCH_SLOTS;
             if now == parity {
                 return Stamp { parity, seq };
             }
@@ -493,9 +496,9 @@ impl Shared {
         let mut completed = 0u64;
         let mut panicked = 0u64;
         for c in blocks() {
-            completed = completed
-                .wrapping_add(c.finished[0].load(Ordering::Acquire))
-                .wrapping_add(c.finished[1].load(Ordering::Acquire));
+            for finished in &c.finished {
+                completed = completed.wrapping_add(finished.load(Ordering::Acquire));
+            }
             panicked = panicked.wrapping_add(c.panicked.load(Ordering::Acquire));
         }
         let rejected: u64 = self

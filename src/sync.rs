@@ -10,14 +10,16 @@
 //!   that ends its spin run. Every spin loop in the crate goes through it.
 //! - [`Instant`] is a virtual clock that advances a fixed step each time it is read, so that a loop
 //!   bounded by time (the producer's spin before parking) is deterministic and replayable.
-//! - [`Condvar::wait_timeout`] and `thread::park_timeout` never time out (shuttle's waits like
-//!   `wait` and `park`), so a timed wait that only its timeout would end shows up as a deadlock.
-//!   That is what the models want for the producer's parking guard (wake-ups must not depend on
-//!   it; `producers_blocked_on_a_full_queue_are_woken` deadlocks if a producer joins the list of
-//!   parked producers after announcing itself instead of before), and it means
-//!   `wait_idle_timeout`, `JobHandle::wait_timeout` and `submit_timeout` on a full queue are not
-//!   modelled. The queue's own timeouts are (see [`crate::queue`]): `shutdown_timeout`, and the
-//!   rendezvous slices of a producer at capacity 0.
+//! - [`Condvar::wait_timeout`] never times out (shuttle's waits like `wait`), so a timed wait
+//!   that only its timeout would end shows up as a deadlock, and `wait_idle_timeout` and
+//!   `JobHandle::wait_timeout` are not modelled. The queue's own timeouts are (see
+//!   [`crate::queue`]): `shutdown_timeout`, and the rendezvous slices of a producer at capacity 0.
+//! - [`park_timeout`], the parked producer's wait, yields once and returns: its caller re-checks
+//!   the virtual clock, so the producer's [`STALL`](crate::shared::STALL) (take a free slot once
+//!   the workers stall) is modelled, and so is `submit_timeout`. A producer whose wake-up is
+//!   lost no longer deadlocks there: it spins on, and a model shows it as running out of steps.
+//! - [`run_on_thread`] (the helper thread past `MAX_NESTING`) is shuttle's scoped thread.
+//! - Plain `std` helpers: [`lock`] (ignores poisoning), [`drop_catching`], [`drop_quietly`].
 //!
 //! `Arc`, `Weak` and `PoisonError` are `std`'s in both builds (shuttle uses them too).
 

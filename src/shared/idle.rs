@@ -3,6 +3,11 @@
 
 use super::*;
 
+/// The slot of `epoch`.
+fn slot(epoch: u64) -> usize {
+    (epoch % EPOCH_SLOTS as u64) as usize
+}
+
 impl context::Suspendable for Shared {
     fn suspend(&self, parity: usize, first: bool) -> Option<u64> {
         self.suspend_job(parity, first)
@@ -53,12 +58,9 @@ impl Shared {
     fn suspend_job(&self, parity: usize, first: bool) -> Option<u64> {
         let lingering = first.then(|| {
             let mut state = lock(&self.idle);
+            // The one epoch from the oldest draining one to the current one in this slot.
             let current = state.generation;
-            let epoch = if (current & 1) as usize == parity {
-                current
-            } else {
-                current.wrapping_sub(1)
-            };
+            let epoch = current - (current.wrapping_sub(parity as u64) % EPOCH_SLOTS as u64);
             *state.lingering.entry(epoch).or_insert(0) += 1;
             epoch
         });
@@ -148,6 +150,11 @@ impl Shared {
         }
     }
 
+    /// The accepted counts of every epoch slot, for [`Stamp::is_before`].
+    fn accepted_counts(&self) -> [u64; EPOCH_SLOTS] {
+        std::array::from_fn(|i| self.accepted.0[i].load(Ordering::SeqCst))
+    }
+
     /// `wait_idle` / `wait_idle_timeout`: true once every job accepted before the call has
     /// finished (inside a job: or is suspended in a boundpool wait, or lies beneath this call on
     /// this thread's stack); false if `deadline` passed first.
@@ -172,32 +179,46 @@ impl Shared {
         let outside = !context::in_any_job();
         let mut state = lock(&self.idle);
         self.flags.0.idle_waiters.fetch_add(1, Ordering::SeqCst);
-        // A job stamped below these counts was accepted before the call: only those are run.
-        let before = [
-            self.accepted.0[0].load(Ordering::SeqCst),
-            self.accepted.0[1].load(Ordering::SeqCst),
-        ];
+        // A job stamped below these counts was accepted before they were read: the ones this
+        // wait may run. Read again when the wait moves the epoch on (below).
+        let mut before = self.accepted_counts();
         // How many later jobs this call may still set aside beyond the queue's capacity.
         let mut aside_budget = self.capacity.max(1);
-        let target = state.generation;
+        // The last epoch this wait waits for, once it has moved the epoch on.
+        let mut target = None;
         let idle = loop {
-            if state.drained_below > target {
-                break true;
+            // Epochs drain in order: the oldest draining one has drained once none of its jobs
+            // is in flight and not suspended (all its slot's other epochs have drained).
+            let mut drained = false;
+            while state.drained_below < state.generation
+                && self.unsuspended_in_flight(slot(state.drained_below)) <= 0
+            {
+                state.drained_below += 1;
+                drained = true;
             }
-            if !state.draining {
-                state.generation += 1;
-                state.draining = true;
-                self.flags
-                    .0
-                    .epoch
-                    .store(state.generation as usize, Ordering::SeqCst);
-            }
-            let parity = ((state.generation - 1) & 1) as usize;
-            if self.unsuspended_in_flight(parity) <= 0 {
-                state.draining = false;
-                state.drained_below = state.generation;
+            if drained {
                 self.notify_locked(&mut state);
-                continue;
+            }
+            match target {
+                Some(target) if state.drained_below > target => break true,
+                Some(_) => {}
+                None if state.generation - state.drained_below < EPOCH_SLOTS as u64 - 1 => {
+                    // Move the epoch on: the jobs accepted from here on do not hold this wait
+                    // up. Every job of the epochs it waits for was counted before the counts
+                    // read now, so it may run any of them: it never waits for a job it may not
+                    // run. (Had every slot been draining, the call came before this, and the jobs
+                    // accepted in between are waited for, and so may be run, too.)
+                    target = Some(state.generation);
+                    state.generation += 1;
+                    self.flags
+                        .0
+                        .epoch
+                        .store(state.generation as usize, Ordering::SeqCst);
+                    before = self.accepted_counts();
+                    continue;
+                }
+                // Every slot is draining: wait for the oldest epoch to drain first.
+                None => {}
             }
             if helps {
                 let seen = state.notified;
@@ -221,6 +242,7 @@ impl Shared {
                 }
             };
         };
+        let target = target.unwrap_or(0);
         // Every job accepted up to `target` has now finished or is suspended in a wait, and a
         // suspended one is registered as lingering (see `suspend_job`). Outside every job, wait for
         // those to finish as well: they do so without this thread's help.
@@ -239,7 +261,12 @@ impl Shared {
     /// `budget` of them over the whole wait (then the wait stops helping), so that the overflow
     /// stays within `capacity` per waiting thread. A round also ends when the queue is empty, or
     /// at a wake-up meant for a worker, which is passed on.
-    fn help(self: &Arc<Self>, tx: &Sender<Envelope>, before: [u64; 2], budget: &mut usize) -> bool {
+    fn help(
+        self: &Arc<Self>,
+        tx: &Sender<Envelope>,
+        before: [u64; EPOCH_SLOTS],
+        budget: &mut usize,
+    ) -> bool {
         let mut aside = VecDeque::new();
         let mut run = None;
         while *budget > aside.len() {
