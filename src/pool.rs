@@ -154,9 +154,9 @@ impl WorkerPool {
     /// producer parks and is woken once the queue has drained to a low-water mark (a quarter of
     /// the capacity), so it wakes once per many jobs. It never sleeps on beside a free slot:
     /// once the workers have started no job for 1 ms while a slot is free (they may be waiting
-    /// for what this thread does next), it takes the slot. What is promised is the bound (never
-    /// more than `capacity` jobs queued) and that liveness, not the exact moment of resumption,
-    /// nor fairness among producers.
+    /// for what this thread does next), it takes the slot, within about 2 ms. What is promised
+    /// is the bound (never more than `capacity` jobs queued) and that liveness, not the exact
+    /// moment of resumption, nor fairness among producers.
     ///
     /// If the job panics, the panic is caught, counted in [`Stats::panicked`] and handed to the
     /// [`panic_handler`](Builder::panic_handler); the worker lives on.

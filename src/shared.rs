@@ -83,8 +83,8 @@ pub(crate) struct Padded<T>(pub(crate) T);
 /// Per-runner counters; monotonic.
 #[derive(Default)]
 pub(crate) struct Counters {
-    /// Jobs started.
-    started: AtomicU64,
+    /// Jobs started, by the slot of the epoch they were accepted in.
+    started: [AtomicU64; EPOCH_SLOTS],
     /// Jobs finished (panicked or not), by the slot of the epoch they were accepted in.
     finished: [AtomicU64; EPOCH_SLOTS],
     /// Jobs that panicked.
@@ -304,7 +304,7 @@ impl Shared {
     #[inline]
     fn begin_as<'a>(self: &'a Arc<Self>, worker: Option<usize>, parity: usize) -> Running<'a> {
         let (counters, single_writer) = self.counters(worker);
-        bump(&counters.started, single_writer, Ordering::Release);
+        bump(&counters.started[parity], single_writer, Ordering::Release);
         let frame = context::push(self, worker.is_some(), parity);
         Running {
             shared: self,
@@ -470,7 +470,8 @@ impl Shared {
             .iter()
             .map(|p| &p.0)
             .chain(std::iter::once(&self.other.0))
-            .map(|c| c.started.load(Ordering::Relaxed))
+            .flat_map(|c| &c.started)
+            .map(|started| started.load(Ordering::Relaxed))
             .fold(0, u64::wrapping_add)
     }
 
@@ -501,12 +502,19 @@ impl Shared {
             }
             panicked = panicked.wrapping_add(c.panicked.load(Ordering::Acquire));
         }
+        // A panicking job is counted as panicked just before it is counted as finished (so that
+        // whatever its finishing releases sees both): read in between, it is in the one sum and
+        // not yet in the other. It counts once both are in.
+        let panicked = panicked.min(completed);
         let rejected: u64 = self
             .rejected
             .iter()
             .map(|r| r.load(Ordering::Acquire))
             .sum();
-        let started: u64 = blocks().map(|c| c.started.load(Ordering::Acquire)).sum();
+        let started: u64 = blocks()
+            .flat_map(|c| &c.started)
+            .map(|started| started.load(Ordering::Acquire))
+            .fold(0, u64::wrapping_add);
         let accepted: u64 = self
             .accepted
             .0

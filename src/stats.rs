@@ -43,7 +43,8 @@ pub struct Stats {
     ///   own full pool (a chain of jobs each submitting the next), at most `workers + capacity`
     ///   such jobs at once (see [`WorkerPool::submit`](crate::WorkerPool::submit));
     /// - jobs that a [`wait_idle`](crate::WorkerPool::wait_idle) inside a job took out of the queue but
-    ///   may not run (they were accepted after it began), at most `capacity` per waiting thread.
+    ///   may not run (they were accepted after it began): only while a job it waits for is
+    ///   still queued behind them, so at most `capacity - 1` per waiting thread.
     pub overflow: usize,
     /// Jobs started and not yet finished; a job suspended while its thread helps (runs a job it
     /// waits on) still counts.

@@ -495,12 +495,15 @@ fn overflowed_jobs_drop_their_captures_once() {
         }
         gate.open();
         start_tx.send(()).unwrap();
-        // Links submitted after this call are not waited for: wait until the last one dropped.
+        // A wait_idle now would not wait for the links submitted after it: first wait until the
+        // last link has run (every link is then accepted), then for all of them to finish (the
+        // links nested beneath the last drop their captures as they unwind).
         let deadline = Instant::now() + PATIENCE;
         while drops.count(n) == 0 {
             assert!(Instant::now() < deadline, "the chain finished");
             std::thread::yield_now();
         }
+        pool.wait_idle();
         drops.assert_all_once("a chain through the overflow");
         let pool = Arc::into_inner(pool).expect("no job holds the pool");
         assert_eq!(pool.shutdown().overflow, 0, "nothing left in the overflow");

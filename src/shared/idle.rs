@@ -173,7 +173,7 @@ impl Shared {
     ) -> bool {
         // Our own frames are beneath this call: suspending them takes them out of the count.
         let _suspension = Suspension::new();
-        let mut helps = deadline.is_none() && context::in_pool(&**self);
+        let helps = deadline.is_none() && context::in_pool(&**self);
         // Outside every job nothing can be waiting for this thread: it waits for the jobs
         // suspended in a boundpool wait as well.
         let outside = !context::in_any_job();
@@ -182,8 +182,6 @@ impl Shared {
         // A job stamped below these counts was accepted before they were read: the ones this
         // wait may run. Read again when the wait moves the epoch on (below).
         let mut before = self.accepted_counts();
-        // How many later jobs this call may still set aside beyond the queue's capacity.
-        let mut aside_budget = self.capacity.max(1);
         // The last epoch this wait waits for, once it has moved the epoch on.
         let mut target = None;
         let idle = loop {
@@ -222,9 +220,9 @@ impl Shared {
             }
             if helps {
                 let seen = state.notified;
+                let epochs = (state.drained_below, target.unwrap_or(state.generation));
                 drop(state);
-                let ran = self.help(tx, before, &mut aside_budget);
-                helps = aside_budget > 0;
+                let ran = self.help(tx, before, epochs);
                 state = lock(&self.idle);
                 // Whatever happened while the lock was free (a job finishing on another thread,
                 // a producer sending after our `try_recv`, another waiter finishing a drain)
@@ -251,34 +249,56 @@ impl Shared {
         idle
     }
 
-    /// One round of `wait_idle`'s help: takes jobs out of the queue until it finds one accepted
-    /// before the wait began (stamped below `before`), which it runs, nested or on a helper
-    /// thread (see [`run_nested`](Self::run_nested)); true if it ran one.
+    /// Whether some job accepted in an epoch from `first` to `last` may not have started yet
+    /// (queued, in the overflow, or between its count and its send). Never false while one has
+    /// not: the terms subtracted (started, rejected) are read before the one added (accepted).
+    fn any_unstarted(&self, first: u64, last: u64) -> bool {
+        (first..=last).any(|epoch| {
+            let slot = slot(epoch);
+            let started = self
+                .per_worker
+                .iter()
+                .map(|p| &p.0)
+                .chain(std::iter::once(&self.other.0))
+                .map(|c| c.started[slot].load(Ordering::SeqCst))
+                .fold(0, u64::wrapping_add);
+            let rejected = self.rejected[slot].load(Ordering::SeqCst);
+            let accepted = self.accepted.0[slot].load(Ordering::SeqCst);
+            accepted.wrapping_sub(rejected).wrapping_sub(started) as i64 > 0
+        })
+    }
+
+    /// One round of `wait_idle`'s help, for a wait on the epochs from `first` to `last`: runs a
+    /// job accepted before the wait began (stamped below `before`) that is still waiting, nested
+    /// or on a helper thread (see [`run_nested`](Self::run_nested)); true if it ran one.
+    ///
+    /// It looks in the overflow first (a job another wait set aside, or a re-entrant submit
+    /// overflowed), then takes jobs out of the queue, but only while such a job has not started:
+    /// once every job the wait waits for has started, there is nothing left for it to run, and
+    /// taking later jobs out of the queue would only move them beyond its capacity.
     ///
     /// A later job must not run beneath the wait: it might wait for the waiting job (a deadlock)
-    /// or take a lock the waiting job holds. So later jobs are set aside at the front of the
-    /// overflow, in queue order, where the workers take them before anything queued; at most
-    /// `budget` of them over the whole wait (then the wait stops helping), so that the overflow
-    /// stays within `capacity` per waiting thread. A round also ends when the queue is empty, or
-    /// at a wake-up meant for a worker, which is passed on.
+    /// or take a lock the waiting job holds. So the later jobs it takes out of the queue are set
+    /// aside at the front of the overflow, in queue order, where the workers take them before
+    /// anything queued. The queue is FIFO and holds at most `capacity` jobs, so a job waited for
+    /// has at most `capacity - 1` later jobs ahead of it: at most that many are set aside to
+    /// reach it (more only while it is between its count and its send). A round also ends when
+    /// the queue is empty, or at a wake-up meant for a worker, which is passed on.
     fn help(
         self: &Arc<Self>,
         tx: &Sender<Envelope>,
         before: [u64; EPOCH_SLOTS],
-        budget: &mut usize,
+        (first, last): (u64, u64),
     ) -> bool {
+        let mut run = self.take_overflow_before(before);
         let mut aside = VecDeque::new();
-        let mut run = None;
-        while *budget > aside.len() {
+        while run.is_none() && self.any_unstarted(first, last) {
             let Ok(envelope) = self.rx.try_recv() else {
                 break;
             };
             self.after_dequeue();
             match envelope.stamp() {
-                Some(stamp) if stamp.is_before(before) => {
-                    run = Some(envelope);
-                    break;
-                }
+                Some(stamp) if stamp.is_before(before) => run = Some(envelope),
                 Some(_) => aside.push_back(envelope),
                 None => {
                     aside.push_back(envelope); // a wake-up: passed on below
@@ -286,7 +306,6 @@ impl Shared {
                 }
             }
         }
-        *budget -= aside.iter().filter(|e| e.stamp().is_some()).count();
         if !aside.is_empty() {
             self.set_aside(aside, tx);
         }

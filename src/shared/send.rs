@@ -159,6 +159,24 @@ impl Shared {
         self.wake_a_worker(tx);
     }
 
+    /// Takes the first job of the overflow accepted before `before` was read (see
+    /// [`Stamp::is_before`]), for a `wait_idle` that waits for it.
+    pub(super) fn take_overflow_before(&self, before: [u64; EPOCH_SLOTS]) -> Option<Envelope> {
+        if self.flags.0.overflow.load(Ordering::SeqCst) == 0 {
+            return None;
+        }
+        let mut overflow = lock(&self.overflow);
+        let i = overflow
+            .iter()
+            .position(|e| e.stamp().is_some_and(|s| s.is_before(before)))?;
+        let envelope = overflow.remove(i);
+        self.flags
+            .0
+            .overflow
+            .store(overflow.len(), Ordering::SeqCst);
+        envelope
+    }
+
     /// Every job held in the overflow, in order (for `shutdown_now`).
     pub(crate) fn drain_overflow(&self) -> VecDeque<Envelope> {
         let mut overflow = lock(&self.overflow);
@@ -297,11 +315,16 @@ impl Shared {
     ///
     /// While parked it re-checks every [`STALL`]: once no job has started for that long and a
     /// slot is free, it stops waiting for the low-water mark (the workers may be blocked on what
-    /// this producer does next, and would never drain the queue further) and takes the slot.
+    /// this producer does next, and would never drain the queue further) and takes the slot. The
+    /// first look at the workers' progress comes after the first park, so a stall is acted on
+    /// within about two `STALL`s.
     fn park(&self, tx: &Sender<Envelope>, deadline: Option<Instant>) {
         let me = thread::current();
-        let mut started = self.started();
-        let mut progress_at = Instant::now();
+        // The jobs started so far and when that count last moved. Read only once a park has
+        // come back and the queue is still above the mark: the common wake-up (by a worker, at
+        // the mark) costs no clock and no read of the workers' counters.
+        let mut progress: Option<(u64, Instant)> = None;
+        let mut parked = false;
         loop {
             {
                 let mut waiting = lock(&self.parked_producers);
@@ -317,21 +340,27 @@ impl Shared {
             if tx.len() <= self.low_water {
                 break;
             }
-            let now = Instant::now();
-            let now_started = self.started();
-            if now_started != started {
-                (started, progress_at) = (now_started, now);
-            } else if now - progress_at >= STALL && !tx.is_full() {
-                break; // the workers stalled above the low-water mark: take the free slot
+            let now = (parked || deadline.is_some()).then(Instant::now);
+            if let (true, Some(now)) = (parked, now) {
+                let started = self.started();
+                match progress {
+                    Some((seen, since)) if seen == started => {
+                        if now - since >= STALL && !tx.is_full() {
+                            break; // the workers stalled above the low-water mark: take the slot
+                        }
+                    }
+                    _ => progress = Some((started, now)),
+                }
             }
             let mut wait = STALL;
-            if let Some(d) = deadline {
+            if let (Some(d), Some(now)) = (deadline, now) {
                 if now >= d {
                     break;
                 }
                 wait = wait.min(d - now);
             }
             crate::sync::park_timeout(wait);
+            parked = true;
         }
         // Still on the list if nobody woke this thread (it never parked, or timed out).
         lock(&self.parked_producers).retain(|t| t.id() != me.id());
