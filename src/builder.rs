@@ -80,9 +80,10 @@ impl Builder {
     /// The queue's slots are allocated when the pool is built (32 bytes each on 64-bit targets).
     /// A capacity whose slots the system refuses to allocate, or beyond the channel's index
     /// range, makes [`build`](Builder::build) fail with [`BuildError::CapacityTooLarge`]. The
-    /// check reserves the memory without touching it: on a system that overcommits, a capacity
-    /// whose slots exceed the free memory may still be granted, and then fails (the
-    /// out-of-memory killer) when the slots are written, as any allocation would.
+    /// check (for more than 32 MiB of slots) reserves the memory without touching it: on a
+    /// system that overcommits, a capacity whose slots exceed the free memory may still be
+    /// granted, and then fails (the out-of-memory killer) when the slots are written, as any
+    /// allocation would.
     pub fn capacity(mut self, capacity: usize) -> Builder {
         self.capacity = Some(capacity);
         self
@@ -243,8 +244,8 @@ impl Builder {
 
 /// Whether a queue of `capacity` slots can be made: within crossbeam's index range (its marks
 /// and laps need the next power of two above `capacity`, doubled, to fit a `usize`), and its
-/// slots allocatable. The slots are tried with a reservation of the same size, which the
-/// system grants or refuses without touching the memory (so without committing it).
+/// slots allocatable. Above 32 MiB the slots are tried with a reservation of the same size,
+/// which the system grants or refuses without touching the memory (so without committing it).
 fn check_capacity(capacity: usize) -> Result<(), BuildError> {
     if capacity == 0 {
         return Ok(()); // a rendezvous channel allocates no slots
@@ -254,10 +255,19 @@ fn check_capacity(capacity: usize) -> Result<(), BuildError> {
         .and_then(usize::checked_next_power_of_two)
         .and_then(|mark| mark.checked_mul(2))
         .ok_or(BuildError::CapacityTooLarge)?;
-    let mut slots: Vec<QueueSlot> = Vec::new();
-    slots
-        .try_reserve_exact(capacity)
-        .map_err(|_| BuildError::CapacityTooLarge)
+    let bytes = capacity
+        .checked_mul(std::mem::size_of::<QueueSlot>())
+        .filter(|&b| b <= isize::MAX as usize)
+        .ok_or(BuildError::CapacityTooLarge)?;
+    // Below 32 MiB the trial is skipped: a refusal there is implausible, and freeing a trial
+    // block that size would raise glibc's mmap threshold for the rest of the process.
+    if bytes > 32 << 20 {
+        let mut slots: Vec<QueueSlot> = Vec::new();
+        slots
+            .try_reserve_exact(capacity)
+            .map_err(|_| BuildError::CapacityTooLarge)?;
+    }
+    Ok(())
 }
 
 /// The size and alignment of one slot of the queue: crossbeam's stamp and a job's envelope.

@@ -153,7 +153,7 @@ impl WorkerPool {
     /// **Blocks while the queue is full**, until a worker makes room (backpressure). A blocked
     /// producer parks and is woken once the queue has drained to a low-water mark (a quarter of
     /// the capacity), so it wakes once per many jobs. It never sleeps on beside a free slot:
-    /// once the workers have started no job for 1 ms while a slot is free (they may be waiting
+    /// once the queue has not moved for 1 ms while a slot is free (the workers may be waiting
     /// for what this thread does next), it takes the slot, within about 2 ms. What is promised
     /// is the bound (never more than `capacity` jobs queued) and that liveness, not the exact
     /// moment of resumption, nor fairness among producers.

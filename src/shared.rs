@@ -60,10 +60,10 @@ pub const MAX_NESTING: usize = 2;
 /// How long a producer spins on a full queue before it parks: about the cost of a futex wake-up
 /// here, so that a queue that drains within that time never costs a sleep.
 const SPIN: Duration = Duration::from_micros(15);
-/// A parked producer waits for the queue to drain to the low-water mark, but once the workers
-/// have started no job for this long while a slot is free, it takes the slot: the workers may
-/// be waiting for what the producer does next, and would never drain the queue further. The
-/// parked producer re-checks this often.
+/// A parked producer waits for the queue to drain to the low-water mark, but once the queue's
+/// length has not moved for this long while a slot is free (no worker takes a job), it takes the
+/// slot: the workers may be waiting for what the producer does next, and would never drain the
+/// queue further. The parked producer re-checks this often.
 #[cfg(not(shuttle))]
 pub(crate) const STALL: Duration = Duration::from_millis(1);
 /// In the model-checking build the clock is virtual (each reading advances it 5 µs): a shorter
@@ -186,14 +186,35 @@ pub(crate) struct Shared {
 /// A job being run: created by [`Shared::begin_as`], consumed by [`Running::finish`].
 pub(crate) struct Running<'a> {
     shared: &'a Shared,
+    counters: &'a Counters,
+    single_writer: bool,
     begun: Begun,
 }
 
 impl Running<'_> {
-    /// Counts the job as finished, wakes `wait_idle` waiters, and pops its frame.
-    #[inline]
+    /// Counts the job as finished, wakes `wait_idle` waiters, and pops its frame. Always inlined
+    /// (see [`Shared::run_plain`]).
+    #[inline(always)]
     pub(crate) fn finish(self, panicked: bool) {
-        self.shared.finish_begun(self.begun, panicked);
+        let (counters, single_writer) = (self.counters, self.single_writer);
+        let lingering = context::pop(self.begun.frame);
+        if panicked {
+            bump(&counters.panicked, single_writer, Ordering::Release);
+        }
+        // SeqCst pairs with `wait_idle` announcing itself in `idle_waiters` and then reading the
+        // counters: either it sees this increment or this thread sees it waiting. The slot is
+        // below `EPOCH_SLOTS` already: the modulo (a mask) spares a bounds check.
+        bump(
+            &counters.finished[self.begun.parity % EPOCH_SLOTS],
+            single_writer,
+            Ordering::SeqCst,
+        );
+        if let Some(epoch) = lingering {
+            // After the counters: a `wait_idle` this releases reads stats that include the job.
+            self.shared.unlinger(epoch);
+        } else {
+            self.shared.notify_idle_waiters();
+        }
     }
 }
 
@@ -204,7 +225,14 @@ impl Runner for Shared {
     }
 
     fn finish(&self, begun: Begun, panicked: bool) {
-        self.finish_begun(begun, panicked);
+        let (counters, single_writer) = self.counters(begun.worker);
+        Running {
+            shared: self,
+            counters,
+            single_writer,
+            begun,
+        }
+        .finish(panicked);
     }
 
     fn run_nested(&self, job: &mut (dyn FnMut() + Send)) {
@@ -301,13 +329,19 @@ impl Shared {
     /// Starts running a job accepted with `parity` on this thread, which is worker `worker` of
     /// this pool (`None`: not one of its workers): counts it and pushes its frame. The worker
     /// loop knows its index: passing it down saves the thread-local look-ups on the hot path.
-    #[inline]
+    #[inline(always)]
     fn begin_as<'a>(self: &'a Arc<Self>, worker: Option<usize>, parity: usize) -> Running<'a> {
         let (counters, single_writer) = self.counters(worker);
-        bump(&counters.started[parity], single_writer, Ordering::Release);
+        bump(
+            &counters.started[parity % EPOCH_SLOTS],
+            single_writer,
+            Ordering::Release,
+        );
         let frame = context::push(self, worker.is_some(), parity);
         Running {
             shared: self,
+            counters,
+            single_writer,
             begun: Begun {
                 worker,
                 parity,
@@ -316,32 +350,11 @@ impl Shared {
         }
     }
 
-    /// Counts the job `begun` as finished, wakes `wait_idle` waiters, and pops its frame.
-    #[inline]
-    fn finish_begun(&self, begun: Begun, panicked: bool) {
-        let (counters, single_writer) = self.counters(begun.worker);
-        let lingering = context::pop(begun.frame);
-        if panicked {
-            bump(&counters.panicked, single_writer, Ordering::Release);
-        }
-        // SeqCst pairs with `wait_idle` announcing itself in `idle_waiters` and then reading the
-        // counters: either it sees this increment or this thread sees it waiting.
-        bump(
-            &counters.finished[begun.parity],
-            single_writer,
-            Ordering::SeqCst,
-        );
-        if let Some(epoch) = lingering {
-            // After the counters: a `wait_idle` this releases reads stats that include the job.
-            self.unlinger(epoch);
-        } else {
-            self.notify_idle_waiters();
-        }
-    }
-
     /// Runs a fire-and-forget job with full accounting; its panic goes to the panic handler.
-    /// `worker` is as in [`begin_as`](Self::begin_as).
-    #[inline]
+    /// `worker` is as in [`begin_as`](Self::begin_as). Always inlined, as are the functions
+    /// from the worker loop to here: left to itself the compiler stopped inlining them once the
+    /// loop grew (the overflow, the wake-ups), and the calls cost about 35 instructions a job.
+    #[inline(always)]
     fn run_plain(
         self: &Arc<Self>,
         worker: Option<usize>,
@@ -363,14 +376,14 @@ impl Shared {
     /// Runs a job just taken from the queue, on worker `worker` of this pool (`None`: on another
     /// thread). First wakes parked producers if the queue has drained to the low-water mark: they
     /// may be waiting for exactly this dequeue, whoever made it.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn run_dequeued(self: &Arc<Self>, worker: Option<usize>, envelope: Envelope) {
         self.after_dequeue();
         self.run_envelope(worker, envelope);
     }
 
     /// Runs what was taken from the queue or the overflow.
-    #[inline]
+    #[inline(always)]
     fn run_envelope(self: &Arc<Self>, worker: Option<usize>, envelope: Envelope) {
         match envelope {
             Envelope::Plain(job, parity, _) => self.run_plain(worker, job, parity as usize),
@@ -461,18 +474,6 @@ impl Shared {
                 drop_quietly(payload);
             }
         }
-    }
-
-    /// Jobs started so far, on every thread: a parked producer's measure of the workers'
-    /// progress.
-    pub(crate) fn started(&self) -> u64 {
-        self.per_worker
-            .iter()
-            .map(|p| &p.0)
-            .chain(std::iter::once(&self.other.0))
-            .flat_map(|c| &c.started)
-            .map(|started| started.load(Ordering::Relaxed))
-            .fold(0, u64::wrapping_add)
     }
 
     pub(crate) fn stop_now(&self) -> bool {

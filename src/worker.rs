@@ -18,12 +18,22 @@ use crate::sync::Arc;
 pub(crate) fn run(shared: Arc<Shared>, index: usize, rx: Receiver<Envelope>, alive: Sender<()>) {
     context::enter_worker(&shared, index);
     shared.run_hook(true);
-    while !shared.stop_now() {
-        let Some(envelope) = shared.next_job(&rx) else {
-            break; // closed and drained: shutdown
-        };
-        // Every user panic (the job's, a result's or a payload's `Drop`) is caught inside.
-        shared.run_dequeued(Some(index), envelope);
+    // Two loops, so that the hot one (a capacity above 0) carries no branch for the other.
+    if shared.capacity > 0 {
+        while !shared.stop_now() {
+            let Some(envelope) = shared.next_job(&rx) else {
+                break; // closed and drained: shutdown
+            };
+            // Every user panic (the job's, a result's or a payload's `Drop`) is caught inside.
+            shared.run_dequeued(Some(index), envelope);
+        }
+    } else {
+        while !shared.stop_now() {
+            let Some(envelope) = shared.next_job_rendezvous(&rx) else {
+                break;
+            };
+            shared.run_dequeued(Some(index), envelope);
+        }
     }
     shared.run_hook(false);
     context::leave_worker();

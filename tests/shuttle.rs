@@ -19,7 +19,7 @@
 //! - `MAX_NESTING` is 2, so that a few jobs reach the overflow and the helper threads (which
 //!   are shuttle's scoped threads, unnamed);
 //! - a producer parked on a full queue re-checks every `STALL` (50 µs of the virtual clock here,
-//!   1 ms in a normal build) and takes a free slot once no job has started for that long. Its
+//!   1 ms in a normal build) and takes a free slot once the queue has not moved for that long. Its
 //!   park is a yield that lets the other threads run once, so a parked producer never blocks: a
 //!   lost unpark costs it one more round, not a deadlock, and a producer that waits on for ever
 //!   (beside a free slot, say) shows as shuttle's step bound being exceeded (`exceeded
@@ -844,7 +844,7 @@ type FreeSlotConfig = (usize, usize, Verb);
 /// block on the latch. If a later submit finds the queue full, the producer parks until the
 /// queue drains to the low-water mark (0); when a worker then takes a job and blocks, the queue
 /// stays above the mark with a slot free, and nothing will ever drain it further. The producer
-/// must notice that no job has started for `STALL` and take the free slot.
+/// must notice that the queue has not moved for `STALL` and take the free slot.
 ///
 /// A bug shows as: a producer that waits for the mark for ever (before the fix, a deadlock:
 /// shuttle's park never timed out; now its park is a yield, so the step bound is exceeded); a

@@ -230,13 +230,11 @@ impl Shared {
         }
     }
 
-    /// The worker loop's dequeue: the overflow first, then the queue, blocking while both are
-    /// empty. `None` once the queue is closed and drained and the overflow is empty.
-    #[inline]
+    /// The worker loop's dequeue at a capacity above 0: the overflow first, then the queue,
+    /// blocking while both are empty. `None` once the queue is closed and drained and the
+    /// overflow is empty.
+    #[inline(always)]
     pub(crate) fn next_job(&self, rx: &Receiver<Envelope>) -> Option<Envelope> {
-        if self.capacity == 0 {
-            return self.next_job_rendezvous(rx);
-        }
         if let Some(envelope) = self.take_overflow() {
             return Some(envelope);
         }
@@ -249,7 +247,7 @@ impl Shared {
 
     /// [`next_job`](Self::next_job) at capacity 0, with the `looking` count that
     /// [`wake_a_worker`](Self::wake_a_worker) relies on.
-    fn next_job_rendezvous(&self, rx: &Receiver<Envelope>) -> Option<Envelope> {
+    pub(crate) fn next_job_rendezvous(&self, rx: &Receiver<Envelope>) -> Option<Envelope> {
         let looking = &self.flags.0.looking;
         looking.fetch_add(1, Ordering::SeqCst);
         let next = match self.take_overflow() {
@@ -313,17 +311,19 @@ impl Shared {
     /// and an unpark meant for another of this thread's waits that this loop swallows came after
     /// whatever that wait re-checks, so the thread still sees it once it gets there.
     ///
-    /// While parked it re-checks every [`STALL`]: once no job has started for that long and a
-    /// slot is free, it stops waiting for the low-water mark (the workers may be blocked on what
+    /// While parked it re-checks every [`STALL`]: once the queue's length has not moved for that
+    /// long while a slot is free (no worker takes a job), it stops waiting for the low-water mark (the workers may be blocked on what
     /// this producer does next, and would never drain the queue further) and takes the slot. The
     /// first look at the workers' progress comes after the first park, so a stall is acted on
     /// within about two `STALL`s.
     fn park(&self, tx: &Sender<Envelope>, deadline: Option<Instant>) {
         let me = thread::current();
-        // The jobs started so far and when that count last moved. Read only once a park has
-        // come back and the queue is still above the mark: the common wake-up (by a worker, at
-        // the mark) costs no clock and no read of the workers' counters.
-        let mut progress: Option<(u64, Instant)> = None;
+        // The queue's length and since when it has been that: read only once a park has come
+        // back and the queue is still above the mark, so that the common wake-up (by a worker, at
+        // the mark) costs no clock reading. A length that does not move while a slot is free
+        // means that no worker takes a job (had other producers refilled what the workers took,
+        // there would be no free slot): the workers stalled.
+        let mut progress: Option<(usize, Instant)> = None;
         let mut parked = false;
         loop {
             {
@@ -342,14 +342,14 @@ impl Shared {
             }
             let now = (parked || deadline.is_some()).then(Instant::now);
             if let (true, Some(now)) = (parked, now) {
-                let started = self.started();
+                let len = tx.len();
                 match progress {
-                    Some((seen, since)) if seen == started => {
-                        if now - since >= STALL && !tx.is_full() {
+                    Some((seen, since)) if seen == len => {
+                        if now - since >= STALL && len < self.capacity {
                             break; // the workers stalled above the low-water mark: take the slot
                         }
                     }
-                    _ => progress = Some((started, now)),
+                    _ => progress = Some((len, now)),
                 }
             }
             let mut wait = STALL;
@@ -368,14 +368,21 @@ impl Shared {
 
     /// Called after each dequeue (by [`run_dequeued`](Self::run_dequeued)): wakes parked
     /// producers once the queue has drained to the low-water mark, so that a producer wakes once
-    /// per many jobs, not once per job.
-    #[inline]
+    /// per many jobs, not once per job. Always inlined (see `Shared::run_plain`); the wake-up
+    /// itself is out of line.
+    #[inline(always)]
     pub(super) fn after_dequeue(&self) {
+        if self.flags.0.parked.load(Ordering::SeqCst) {
+            self.wake_producers_at_low_water();
+        }
+    }
+
+    /// [`after_dequeue`](Self::after_dequeue) while a producer is parked.
+    #[cold]
+    #[inline(never)]
+    fn wake_producers_at_low_water(&self) {
         let flags = &self.flags.0;
-        if flags.parked.load(Ordering::SeqCst)
-            && self.rx.len() <= self.low_water
-            && flags.parked.swap(false, Ordering::SeqCst)
-        {
+        if self.rx.len() <= self.low_water && flags.parked.swap(false, Ordering::SeqCst) {
             // Unparked outside the lock: see `park`.
             let waiting = std::mem::take(&mut *lock(&self.parked_producers));
             for producer in waiting {
