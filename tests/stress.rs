@@ -369,3 +369,98 @@ fn nested_submits_while_the_pool_is_being_dropped() {
         }
     });
 }
+
+/// A link of a chain that each submits the next through a `Weak` pool (so that the test can
+/// take the pool back for `shutdown_now`); deeper than `MAX_NESTING` into a full pool, the
+/// chain goes through the overflow. Ends when the pool is gone.
+fn chain_link(pool: std::sync::Weak<WorkerPool>, drops: Drops, tally: Arc<Tally>, id: usize) {
+    let Some(p) = pool.upgrade() else { return };
+    if id >= tally.last {
+        return;
+    }
+    let payload = drops.payload(id);
+    tally.created.fetch_add(1, Ordering::SeqCst);
+    let t = Arc::clone(&tally);
+    p.submit(move || {
+        payload.touch();
+        t.ran.fetch_add(1, Ordering::SeqCst);
+        chain_link(pool, drops, Arc::clone(&t), id + 1);
+    });
+}
+
+/// Counts of a chain's links.
+struct Tally {
+    last: usize,
+    created: AtomicUsize,
+    ran: AtomicUsize,
+}
+
+#[test]
+#[ignore]
+fn large_closures_and_overflowed_chains_racing_shutdown_now_drop_everything_once() {
+    let _serial = serial();
+    within(
+        TEST_LIMIT,
+        "overflow and large closures vs shutdown_now",
+        || {
+            for i in 0..iters() / 4 {
+                let links = 3 * boundpool::MAX_NESTING;
+                let big = 8;
+                let drops = Drops::new(links + big);
+                let tally = Arc::new(Tally {
+                    last: links,
+                    created: AtomicUsize::new(0),
+                    ran: AtomicUsize::new(0),
+                });
+                let mut pool = Arc::new(WorkerPool::new(1 + i % 2, 1 + i % 3));
+                // Large closures (boxed on their way into a slot) with handles.
+                let handles: Vec<_> = (0..big)
+                    .map(|k| {
+                        let (p, pad) = (drops.payload(links + k), [k as u8; 4096]);
+                        pool.spawn(move || p.touch() + usize::from(pad[7]))
+                    })
+                    .collect();
+                chain_link(Arc::downgrade(&pool), drops.clone(), Arc::clone(&tally), 0);
+                // A link holds the pool only while it submits: take it back between two.
+                let pool = loop {
+                    match Arc::try_unwrap(pool) {
+                        Ok(p) => break p,
+                        Err(again) => {
+                            pool = again;
+                            std::thread::yield_now();
+                        }
+                    }
+                };
+                let mut dropped = 0;
+                for (k, job) in pool.shutdown_now().into_iter().enumerate() {
+                    if k % 2 == 0 {
+                        job.run(); // a returned link finds the pool gone and ends the chain
+                    } else {
+                        drop(job);
+                        dropped += 1;
+                    }
+                }
+                let mut cancelled = 0;
+                for (k, h) in handles.into_iter().enumerate() {
+                    match h.join() {
+                        Ok(v) => assert_eq!(v, links + 2 * k, "iteration {i}: big closure {k}"),
+                        Err(e) => {
+                            assert!(e.is_cancelled(), "iteration {i}: {e:?}");
+                            cancelled += 1;
+                        }
+                    }
+                }
+                let created = tally.created.load(Ordering::SeqCst);
+                assert_eq!(
+                    tally.ran.load(Ordering::SeqCst) + dropped - cancelled,
+                    created,
+                    "iteration {i}: every link ran once or was handed back and dropped"
+                );
+                drops.assert_each_once(
+                    (0..created).chain(links..links + big),
+                    &format!("iteration {i}"),
+                );
+            }
+        },
+    );
+}
