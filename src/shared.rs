@@ -283,10 +283,10 @@ impl Shared {
     /// Counts a job as accepted in the current epoch and returns the stamp to seal it with: call
     /// before handing it to the queue.
     ///
-    /// The epoch is read again once the count is in. Had a `wait_idle` flipped it in between,
-    /// that wait may have read the counters without this job and returned, and the next
-    /// `wait_idle` drains the other parity: no wait would ever count the job, not even one that
-    /// begins after it was accepted. The count then moves to the new parity. SeqCst pairs with
+    /// The epoch is read again once the count is in. Had a `wait_idle` moved it on in between,
+    /// that wait may have read the counters without this job and returned, and later waits
+    /// drain later epochs: no wait would ever count the job, not even one that begins after it
+    /// was accepted. The count then moves to the new epoch's slot. SeqCst pairs with
     /// `wait_idle` storing the new epoch and then reading the counters: either that wait sees
     /// this count, or this thread sees the new epoch.
     ///
@@ -486,18 +486,27 @@ impl Shared {
 
     // ---------------------------------------------------------------- observing
 
+    /// Every block of counters: one per worker, and the one of the other threads.
+    fn counter_blocks(&self) -> impl Iterator<Item = &Counters> {
+        self.per_worker
+            .iter()
+            .map(|p| &p.0)
+            .chain(std::iter::once(&self.other.0))
+    }
+
+    /// The sum of one counter over every block (SeqCst loads, for `wait_idle`'s bounds).
+    fn sum_counters(&self, counter: impl Fn(&Counters) -> &AtomicU64) -> u64 {
+        self.counter_blocks()
+            .map(|c| counter(c).load(Ordering::SeqCst))
+            .fold(0, u64::wrapping_add)
+    }
+
     /// The counters, summed. Read so that each field is a sound value: `completed` before
     /// `started` (so `active` is never negative), `started` before `accepted`.
     pub(crate) fn stats(&self) -> Stats {
-        let blocks = || {
-            self.per_worker
-                .iter()
-                .map(|p| &p.0)
-                .chain(std::iter::once(&self.other.0))
-        };
         let mut completed = 0u64;
         let mut panicked = 0u64;
-        for c in blocks() {
+        for c in self.counter_blocks() {
             for finished in &c.finished {
                 completed = completed.wrapping_add(finished.load(Ordering::Acquire));
             }
@@ -512,7 +521,8 @@ impl Shared {
             .iter()
             .map(|r| r.load(Ordering::Acquire))
             .sum();
-        let started: u64 = blocks()
+        let started: u64 = self
+            .counter_blocks()
             .flat_map(|c| &c.started)
             .map(|started| started.load(Ordering::Acquire))
             .fold(0, u64::wrapping_add);

@@ -31,13 +31,7 @@ impl Shared {
     fn unsuspended_in_flight(&self, parity: usize) -> i64 {
         let suspends = self.suspends[parity].load(Ordering::SeqCst);
         let rejected = self.rejected[parity].load(Ordering::SeqCst);
-        let finished: u64 = self
-            .per_worker
-            .iter()
-            .map(|p| &p.0)
-            .chain(std::iter::once(&self.other.0))
-            .map(|c| c.finished[parity].load(Ordering::SeqCst))
-            .fold(0, u64::wrapping_add);
+        let finished = self.sum_counters(|c| &c.finished[parity]);
         let resumes = self.resumes[parity].load(Ordering::SeqCst);
         let accepted = self.accepted.0[parity].load(Ordering::SeqCst);
         accepted
@@ -51,8 +45,9 @@ impl Shared {
     /// suspended (`first`), it is also registered as lingering until it finishes, under the epoch
     /// it was accepted in, which this returns for the job's frame to keep.
     ///
-    /// That epoch is the current one or the one draining: the job is in flight and not yet
-    /// suspended, so the drain of its epoch cannot have finished, nor the epoch moved on twice.
+    /// That epoch is the current one or one still draining: the job is in flight and not yet
+    /// suspended, so the drain of its epoch cannot have finished; and the epochs from the oldest
+    /// draining one to the current one have distinct slots, so its slot names it.
     /// Registered before the suspension is counted, so a drain that passes over the job finds it
     /// registered.
     fn suspend_job(&self, parity: usize, first: bool) -> Option<u64> {
@@ -255,13 +250,7 @@ impl Shared {
     fn any_unstarted(&self, first: u64, last: u64) -> bool {
         (first..=last).any(|epoch| {
             let slot = slot(epoch);
-            let started = self
-                .per_worker
-                .iter()
-                .map(|p| &p.0)
-                .chain(std::iter::once(&self.other.0))
-                .map(|c| c.started[slot].load(Ordering::SeqCst))
-                .fold(0, u64::wrapping_add);
+            let started = self.sum_counters(|c| &c.started[slot]);
             let rejected = self.rejected[slot].load(Ordering::SeqCst);
             let accepted = self.accepted.0[slot].load(Ordering::SeqCst);
             accepted.wrapping_sub(rejected).wrapping_sub(started) as i64 > 0

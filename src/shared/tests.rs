@@ -43,7 +43,7 @@ fn wait_idle_wakes_when_a_job_it_counted_is_rejected() {
 
 /// A worker in `wait_idle` runs queued jobs itself, taking them out of the queue; it used to do
 /// so without waking the producers parked on the full queue (only the worker loop did), so they
-/// slept on until the parking guard (50 ms) ran out, or until the next job the loop dequeued.
+/// slept on until their parking guard ran out, or until the next job the loop dequeued.
 #[test]
 fn a_worker_draining_the_queue_in_wait_idle_wakes_parked_producers() {
     let pool = Arc::new(WorkerPool::new(1, 1)); // low-water mark 0
