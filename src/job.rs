@@ -47,6 +47,11 @@ pub(crate) trait Runner: Send + Sync {
     /// Runs `job`, which this thread claimed inside a job it is running: nested here, or on a
     /// helper thread past [`MAX_NESTING`](crate::MAX_NESTING).
     fn run_nested(&self, job: &mut (dyn FnMut() + Send));
+    /// Whether this thread can run a job it claims, nested or on a helper thread (ask before
+    /// claiming).
+    fn can_nest(&self) -> bool;
+    /// Panics in a waiting job that can do neither (see [`MAX_NESTING`](crate::MAX_NESTING)).
+    fn too_deep(&self, wait: &str) -> !;
 }
 
 /// A job that [`Runner::begin`] counted as started: where its counters and frame are.
@@ -255,6 +260,16 @@ where
         }
     }
 
+    /// [`Runner::too_deep`], unless another thread has claimed the job meanwhile.
+    #[cold]
+    fn too_deep_unless_claimed(&self) {
+        let pool = match &lock(&self.inner).state {
+            State::Queued(_, pool) => Arc::clone(pool),
+            _ => return,
+        };
+        pool.too_deep("join");
+    }
+
     /// Takes the closure back out of a slot that was never handed to anyone (a failed
     /// `try_spawn`).
     pub(crate) fn take_unclaimed(&self) -> Option<F> {
@@ -378,6 +393,13 @@ where
         // suspended meanwhile, so the pool's bound holds. Any other thread blocks until a worker
         // has run the job (see DESIGN: waiting never runs a job off the pool).
         if context::in_any_job() {
+            let pool = match &lock(&self.inner).state {
+                State::Queued(_, pool) => Some(Arc::clone(pool)),
+                _ => None,
+            };
+            if pool.is_some_and(|pool| !pool.can_nest()) {
+                self.too_deep_unless_claimed();
+            }
             if let Some((job, shared)) = self.claim() {
                 let pool = Arc::clone(&shared);
                 let mut claimed = Some((job, shared));

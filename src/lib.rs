@@ -116,5 +116,5 @@ pub use job::{Job, JobError, JobHandle, PanicPayload};
 pub use map::Map;
 pub use pool::WorkerPool;
 pub use scope::{Scope, ScopedJobHandle};
-pub use shared::MAX_NESTING;
+pub use shared::{MAX_HELPERS, MAX_NESTING};
 pub use stats::Stats;

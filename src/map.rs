@@ -141,6 +141,9 @@ impl<R> Iterator for Map<'_, R> {
             if let Some(work) = self.held.take() {
                 let shared = self.pool.shared();
                 if context::in_any_job() {
+                    if !shared.can_nest() {
+                        shared.too_deep("map"); // `work` is dropped unrun with the `Map`
+                    }
                     shared.run_nested(|| shared.run_inline(work));
                 } else {
                     self.pool.send_blocking(work);

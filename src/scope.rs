@@ -118,7 +118,9 @@ impl ScopeState {
                 return;
             }
             let seen = inner.changes;
-            let candidates: Vec<Arc<QueueEntry>> = if helps {
+            // Past MAX_NESTING with every helper thread taken, it waits for the workers: a scope
+            // cannot unwind (see `MAX_NESTING`) before its jobs are done.
+            let candidates: Vec<Arc<QueueEntry>> = if helps && shared.can_nest() {
                 inner.queued.iter().filter_map(Weak::upgrade).collect()
             } else {
                 Vec::new()

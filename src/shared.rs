@@ -50,12 +50,23 @@ pub(crate) type PanicHandler = Arc<dyn Fn(Box<dyn Any + Send>) + Send + Sync + '
 /// [`Stats::overflow`](crate::Stats::overflow)), and a wait runs the job on a helper thread
 /// while it blocks: so however long a chain of jobs, no thread's stack holds more than this many
 /// of them.
+///
+/// Helper threads are themselves bounded: a pool runs at most [`MAX_HELPERS`](crate::MAX_HELPERS)
+/// at once. A wait that would need one more (a program nesting waits some 8,000 jobs deep) does
+/// not run the job it waits for: `join`, `wait_idle` and `map` panic in the waiting job, with a
+/// message that says so (a job's panic, counted in `Stats::panicked` unless caught), and the
+/// end of a `scope`, which cannot unwind before its jobs are done, waits for a worker.
 #[cfg(not(shuttle))]
 pub const MAX_NESTING: usize = 32;
 /// The model-checking build nests at most 2 jobs, so that the models reach the overflow and the
 /// helper threads in a few steps.
 #[cfg(shuttle)]
 pub const MAX_NESTING: usize = 2;
+
+/// The most helper threads (see [`MAX_NESTING`]) a pool runs at once: with 32 jobs nested on
+/// each, a chain of waits about 8,000 deep. Each is a thread with the pool's stack size, parked
+/// in a wait while the jobs above it run.
+pub const MAX_HELPERS: usize = 256;
 
 /// How long a producer spins on a full queue before it parks: about the cost of a futex wake-up
 /// here, so that a queue that drains within that time never costs a sleep.
@@ -176,6 +187,8 @@ pub(crate) struct Shared {
     overflow: Mutex<VecDeque<Envelope>>,
     /// The workers' stack size, for helper threads.
     stack_size: Option<usize>,
+    /// Helper threads running now (see [`Shared::run_on_helper`]).
+    helpers: AtomicUsize,
     /// A receiver of the queue, for `wait_idle` helping on a worker and for `shutdown_now`.
     pub(crate) rx: Receiver<Envelope>,
     on_thread_start: Option<Hook>,
@@ -238,6 +251,14 @@ impl Runner for Shared {
     fn run_nested(&self, job: &mut (dyn FnMut() + Send)) {
         Shared::run_nested(self, job);
     }
+
+    fn can_nest(&self) -> bool {
+        Shared::can_nest(self)
+    }
+
+    fn too_deep(&self, wait: &str) -> ! {
+        Shared::too_deep(self, wait)
+    }
 }
 
 impl Shared {
@@ -267,6 +288,7 @@ impl Shared {
             parked_producers: Mutex::default(),
             overflow: Mutex::default(),
             stack_size: hooks.stack_size,
+            helpers: AtomicUsize::new(0),
             rx,
             on_thread_start: hooks.on_thread_start,
             on_thread_stop: hooks.on_thread_stop,
@@ -410,6 +432,30 @@ impl Shared {
         }
     }
 
+    /// Whether this thread can run a job it claims without growing its stack past
+    /// [`MAX_NESTING`]: nested here, or on a helper thread while fewer than [`MAX_HELPERS`] run.
+    /// Checked before a job is claimed; a few racing threads may overshoot the helpers' bound.
+    pub(crate) fn can_nest(&self) -> bool {
+        context::nesting() < MAX_NESTING || self.helper_available()
+    }
+
+    /// Whether fewer than [`MAX_HELPERS`] helper threads run now.
+    pub(crate) fn helper_available(&self) -> bool {
+        self.helpers.load(Ordering::Relaxed) < MAX_HELPERS
+    }
+
+    /// The waiting job's way out when it can run the job it waits for neither nested nor on a
+    /// helper thread (see [`MAX_NESTING`]): a panic that says so, rather than a stack overflow.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn too_deep(&self, wait: &str) -> ! {
+        panic!(
+            "boundpool: a {wait} nested more than {MAX_NESTING} jobs deep, with {MAX_HELPERS} \
+             helper threads of this pool already running, cannot run the job it waits for \
+             without overflowing a stack; the waiting job panics instead (see MAX_NESTING)"
+        )
+    }
+
     /// Runs `f`, a job this thread has claimed inside the job it is running, nested on this
     /// thread while fewer than [`MAX_NESTING`] jobs are nested here, else on a helper thread.
     pub(crate) fn run_nested(&self, f: impl FnOnce() + Send) {
@@ -431,6 +477,7 @@ impl Shared {
     #[inline(never)]
     fn run_on_helper(&self, f: impl FnOnce() + Send) {
         let _suspension = Suspension::new();
+        self.helpers.fetch_add(1, Ordering::Relaxed);
         let job = Mutex::new(Some(f));
         let run = || {
             if let Some(f) = lock(&job).take() {
@@ -443,6 +490,7 @@ impl Shared {
             run();
             self.run_hook(false);
         });
+        self.helpers.fetch_sub(1, Ordering::Relaxed);
         if spawned.is_err() {
             run();
         }

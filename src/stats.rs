@@ -40,11 +40,12 @@ pub struct Stats {
     /// Always 0 unless a pool's own jobs wait on it or submit to it:
     ///
     /// - a job nested [`MAX_NESTING`](crate::MAX_NESTING) deep on its thread that submits to its
-    ///   own full pool (a chain of jobs each submitting the next), at most `workers + capacity`
-    ///   such jobs at once (see [`WorkerPool::submit`](crate::WorkerPool::submit));
+    ///   own full pool (a chain of jobs each submitting the next), about `workers + capacity`
+    ///   such jobs at most (see [`WorkerPool::submit`](crate::WorkerPool::submit));
     /// - jobs that a [`wait_idle`](crate::WorkerPool::wait_idle) inside a job took out of the queue but
-    ///   may not run (they were accepted after it began): only while a job it waits for is
-    ///   still queued behind them, so at most `capacity - 1` per waiting thread.
+    ///   may not run (they were accepted after it began): only while a job it waits for has not
+    ///   started, so usually at most the `capacity - 1` that can be queued ahead of it (more
+    ///   only while that job is between being counted and being sent or started).
     pub overflow: usize,
     /// Jobs started and not yet finished; a job suspended while its thread helps (runs a job it
     /// waits on) still counts.

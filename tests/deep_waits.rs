@@ -19,6 +19,13 @@ thread_local! {
     static SET_UP: Cell<bool> = const { Cell::new(false) };
 }
 
+/// The tests that start many helper threads, or count threads, run one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A pool whose start hook marks its threads, and which counts the jobs running at once.
 fn pool(workers: usize, capacity: usize) -> Arc<WorkerPool> {
     Arc::new(
@@ -87,7 +94,11 @@ fn chain(pool: Arc<WorkerPool>, seen: Arc<Seen>, n: u64) -> u64 {
             let (pool, seen) = (Arc::clone(&pool), Arc::clone(&seen));
             move || chain(pool, seen, n - 1)
         });
-        let r = inner.join().expect("the inner job");
+        // A panic below resumes with its own payload (`expect` would nest every level's
+        // message in the next one's).
+        let r = inner
+            .join()
+            .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()));
         seen.resume();
         r + 1
     };
@@ -97,6 +108,7 @@ fn chain(pool: Arc<WorkerPool>, seen: Arc<Seen>, n: u64) -> u64 {
 
 #[test]
 fn a_join_chain_far_deeper_than_max_nesting_completes_on_set_up_pool_threads() {
+    let _serial = serial();
     let depth = 40 * MAX_NESTING as u64;
     with_timeout("a chain of nested joins", move || {
         let pool = pool(1, 4);
@@ -173,5 +185,94 @@ fn maps_nested_far_deeper_than_max_nesting_complete() {
             move || nest(pool, depth)
         });
         assert_eq!(job.join().expect("the outer job"), depth);
+    });
+}
+
+/// Jobs that each call `wait_idle`, fed without pause into a one-worker pool: each wait runs
+/// the jobs queued before it beneath itself, and those accepted after an enclosing wait began on
+/// helper threads, so the chain of waits grows with the feed. Helper threads are bounded
+/// (`MAX_HELPERS`): past them, the waiting job panics with a clear message instead of the
+/// process running out of threads and aborting. Every job finishes (panicked or not).
+#[test]
+fn a_fed_chain_of_wait_idles_keeps_its_threads_bounded() {
+    let _serial = serial();
+    let baseline = common::thread_count();
+    with_timeout("a fed chain of wait_idles", move || {
+        common::quiet_panics("boundpool: a wait_idle nested");
+        let n = 20_000u64;
+        let pool = pool(1, 64);
+        let peak = Arc::new(AtomicUsize::new(0));
+        let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let sampler = {
+            let (peak, done) = (Arc::clone(&peak), Arc::clone(&done));
+            thread::spawn(move || {
+                while !done.load(Ordering::SeqCst) {
+                    if let Some(t) = common::thread_count() {
+                        peak.fetch_max(t, Ordering::SeqCst);
+                    }
+                    thread::yield_now();
+                }
+            })
+        };
+        for _ in 0..n {
+            let p = Arc::clone(&pool);
+            pool.submit(move || p.wait_idle());
+        }
+        pool.wait_idle();
+        done.store(true, Ordering::SeqCst);
+        sampler.join().unwrap();
+        let stats = pool.stats();
+        assert_eq!(stats.completed, n, "every job finished: {stats:?}");
+        if let Some(base) = baseline {
+            let peak = peak.load(Ordering::SeqCst);
+            println!("threads: baseline {base}, peak {peak}; {stats:?}");
+            assert!(
+                peak <= base + boundpool::MAX_HELPERS + 16,
+                "threads peaked at {peak} (baseline {base}, MAX_HELPERS {})",
+                boundpool::MAX_HELPERS
+            );
+        }
+    });
+}
+
+/// A chain of joins deeper than `MAX_NESTING` × `MAX_HELPERS` cannot run on bounded stacks and
+/// bounded threads: the job at the depth where no helper thread is left panics with a message
+/// that says so, the panic reaches the outer job through the joins, and the process and the
+/// pool live on, with at most about `MAX_HELPERS` extra threads at any time.
+#[test]
+fn a_join_chain_past_every_helper_thread_panics_instead_of_aborting() {
+    let _serial = serial();
+    let baseline = common::thread_count();
+    let depth = ((MAX_NESTING + 1) * (boundpool::MAX_HELPERS + 8)) as u64;
+    with_timeout("a join chain past the helpers", move || {
+        common::quiet_panics("boundpool: a join nested");
+        let pool = pool(1, 4);
+        let seen = Arc::new(Seen::default());
+        let outer = pool.spawn({
+            let (pool, seen) = (Arc::clone(&pool), Arc::clone(&seen));
+            move || chain(pool, seen, depth)
+        });
+        let err = outer.join().expect_err("the chain was too deep to finish");
+        assert!(
+            err.panic_message()
+                .is_some_and(|m| m.contains("nested more than")),
+            "the over-deep join's own panic reached the top: {err:?}"
+        );
+        let threads_now = common::thread_count();
+        if let (Some(base), Some(now)) = (baseline, threads_now) {
+            // Other tests of this file may run meanwhile, with a pool or two of their own.
+            assert!(
+                now < base + 32,
+                "the helper threads are gone: {now} (baseline {base})"
+            );
+        }
+        // The pool still works.
+        assert_eq!(pool.spawn(|| 7).join().unwrap(), 7);
+        let stats = pool.stats();
+        assert!(
+            stats.panicked >= 1,
+            "the over-deep job's panic is counted: {stats:?}"
+        );
+        assert_eq!(stats.active, 0, "{stats:?}");
     });
 }

@@ -3,6 +3,21 @@
 
 use super::*;
 
+/// Takes a wait out of the waiters' count when it ends, also by a panic.
+struct WaitGuard<'a> {
+    shared: &'a Shared,
+}
+
+impl Drop for WaitGuard<'_> {
+    fn drop(&mut self) {
+        self.shared
+            .flags
+            .0
+            .idle_waiters
+            .fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
 /// The slot of `epoch`.
 fn slot(epoch: u64) -> usize {
     (epoch % EPOCH_SLOTS as u64) as usize
@@ -177,6 +192,7 @@ impl Shared {
         // A job stamped below these counts was accepted before they were read: the ones this
         // wait may run. Read again when the wait moves the epoch on (below).
         let mut before = self.accepted_counts();
+        let _guard = WaitGuard { shared: self };
         // The last epoch this wait waits for, once it has moved the epoch on.
         let mut target = None;
         let idle = loop {
@@ -215,7 +231,12 @@ impl Shared {
             }
             if helps {
                 let seen = state.notified;
-                let epochs = (state.drained_below, target.unwrap_or(state.generation));
+                // Before this wait has moved the epoch on, the current epoch holds jobs accepted
+                // after the call as well: it helps only with the closed epochs until then.
+                let epochs = (
+                    state.drained_below,
+                    target.unwrap_or(state.generation.saturating_sub(1)),
+                );
                 drop(state);
                 let ran = self.help(tx, before, epochs);
                 state = lock(&self.idle);
@@ -239,9 +260,7 @@ impl Shared {
         // Every job accepted up to `target` has now finished or is suspended in a wait, and a
         // suspended one is registered as lingering (see `suspend_job`). Outside every job, wait for
         // those to finish as well: they do so without this thread's help.
-        let idle = idle && (!outside || self.wait_lingering(state, target, deadline));
-        self.flags.0.idle_waiters.fetch_sub(1, Ordering::SeqCst);
-        idle
+        idle && (!outside || self.wait_lingering(state, target, deadline))
     }
 
     /// Whether some job accepted in an epoch from `first` to `last` may not have started yet
@@ -258,8 +277,8 @@ impl Shared {
     }
 
     /// One round of `wait_idle`'s help, for a wait on the epochs from `first` to `last`: runs a
-    /// job accepted before the wait began (stamped below `before`) that is still waiting, nested
-    /// or on a helper thread (see [`run_nested`](Self::run_nested)); true if it ran one.
+    /// job of those epochs accepted before the wait began (stamped below `before`) that is still
+    /// waiting; true if it ran one.
     ///
     /// It looks in the overflow first (a job another wait set aside, or a re-entrant submit
     /// overflowed), then takes jobs out of the queue, but only while such a job has not started:
@@ -270,40 +289,58 @@ impl Shared {
     /// or take a lock the waiting job holds. So the later jobs it takes out of the queue are set
     /// aside at the front of the overflow, in queue order, where the workers take them before
     /// anything queued. The queue is FIFO and holds at most `capacity` jobs, so a job waited for
-    /// has at most `capacity - 1` later jobs ahead of it: at most that many are set aside to
-    /// reach it (more only while it is between its count and its send). A round also ends when
-    /// the queue is empty, or at a wake-up meant for a worker, which is passed on.
+    /// has at most `capacity - 1` later jobs ahead of it: that many are set aside to reach it
+    /// (more only while it is between its count and its send). Wake-ups for a worker met on the
+    /// way are passed on. A round ends when the queue is empty or the job is found.
+    ///
+    /// The job found runs nested here, or on a helper thread past `MAX_NESTING` (see
+    /// [`run_nested`](Self::run_nested)); with every helper thread taken, the waiting job panics
+    /// (see [`too_deep`](Self::too_deep)), after giving the job back to the workers.
     fn help(
         self: &Arc<Self>,
         tx: &Sender<Envelope>,
         before: [u64; EPOCH_SLOTS],
         (first, last): (u64, u64),
     ) -> bool {
-        let mut run = self.take_overflow_before(before);
+        // The slots of the epochs waited for: a job of a later epoch counted before `before`
+        // was read is not one of them.
+        let waited = (first..=last).fold(0u32, |m, e| m | 1 << slot(e));
+        let ours = |e: &Envelope| {
+            e.stamp()
+                .is_some_and(|s| waited & 1 << s.parity != 0 && s.is_before(before))
+        };
+        let mut run = self.take_overflow_if(ours);
         let mut aside = VecDeque::new();
+        let mut took = false;
         while run.is_none() && self.any_unstarted(first, last) {
             let Ok(envelope) = self.rx.try_recv() else {
                 break;
             };
+            took = true;
             self.after_dequeue();
-            match envelope.stamp() {
-                Some(stamp) if stamp.is_before(before) => run = Some(envelope),
-                Some(_) => aside.push_back(envelope),
-                None => {
-                    aside.push_back(envelope); // a wake-up: passed on below
-                    break;
-                }
+            if ours(&envelope) {
+                run = Some(envelope);
+            } else {
+                aside.push_back(envelope); // a later job, or a wake-up passed on below
             }
         }
         if !aside.is_empty() {
             self.set_aside(aside, tx);
+        } else if took && self.flags.0.overflow.load(Ordering::SeqCst) > 0 {
+            // What this round took out of the queue might have been what a worker was to wake
+            // up for before looking at the overflow.
+            self.wake_a_worker(tx);
         }
-        match run {
-            Some(envelope) => {
-                self.run_nested(|| self.run_envelope(context::worker_index(&**self), envelope));
-                true
-            }
-            None => false,
+        let Some(envelope) = run else {
+            return false;
+        };
+        if self.can_nest() {
+            self.run_nested(|| self.run_envelope(context::worker_index(&**self), envelope));
+        } else {
+            // Give the job back to the workers before this wait gives up.
+            self.set_aside(VecDeque::from([envelope]), tx);
+            self.too_deep("wait_idle");
         }
+        true
     }
 }

@@ -109,14 +109,17 @@ impl Shared {
     ///   nested links, and holds at most one overflowed job at a time, however long it is.
     /// - Deeper, with the overflow already holding `workers + capacity` jobs (a loop of submits
     ///   that deep), the job runs on a helper thread while this one waits (see
-    ///   [`run_nested`](Self::run_nested)): the overflow, and memory, stay bounded.
+    ///   [`run_nested`](Self::run_nested)): the overflow, and memory, stay bounded. Only with
+    ///   every helper thread taken as well does the overflow grow further.
     ///
     /// Accepting beyond the capacity is the only way the queue exceeds it, and `Stats::overflow`
     /// shows it.
     fn reenter(self: &Arc<Self>, tx: &Sender<Envelope>, work: Work) {
         if context::nesting() < MAX_NESTING {
             self.run_inline(work);
-        } else if self.flags.0.overflow.load(Ordering::Relaxed) < self.workers + self.capacity {
+        } else if self.flags.0.overflow.load(Ordering::Relaxed) < self.workers + self.capacity
+            || !self.helper_available()
+        {
             let stamp = self.accept();
             work.set_stamp(stamp);
             self.overflow(Envelope::new(work, stamp), tx);
@@ -159,16 +162,14 @@ impl Shared {
         self.wake_a_worker(tx);
     }
 
-    /// Takes the first job of the overflow accepted before `before` was read (see
-    /// [`Stamp::is_before`]), for a `wait_idle` that waits for it.
-    pub(super) fn take_overflow_before(&self, before: [u64; EPOCH_SLOTS]) -> Option<Envelope> {
+    /// Takes the first job of the overflow that `wanted` picks, for a `wait_idle` that waits for
+    /// it.
+    pub(super) fn take_overflow_if(&self, wanted: impl Fn(&Envelope) -> bool) -> Option<Envelope> {
         if self.flags.0.overflow.load(Ordering::SeqCst) == 0 {
             return None;
         }
         let mut overflow = lock(&self.overflow);
-        let i = overflow
-            .iter()
-            .position(|e| e.stamp().is_some_and(|s| s.is_before(before)))?;
+        let i = overflow.iter().position(wanted)?;
         let envelope = overflow.remove(i);
         self.flags
             .0
@@ -208,8 +209,9 @@ impl Shared {
     /// Makes sure that some worker looks at the overflow after `envelope` went in.
     ///
     /// Workers look before every dequeue, so only a worker blocked on an empty queue could miss
-    /// it: a [`Envelope::Wake`] sent into the queue reaches such a worker. If the queue is full,
-    /// the workers are busy and will look after their jobs. At capacity 0 a send succeeds only
+    /// it: a [`Envelope::Wake`] sent into the empty queue reaches such a worker. If the queue
+    /// holds jobs, no worker is blocked on it, and the one that takes the next job looks at the
+    /// overflow after it. At capacity 0 a send succeeds only
     /// while a worker is blocked in `recv`; a worker that is about to block but has not yet is
     /// counted in `looking` (from before its look at the overflow until its `recv` returns), so
     /// the wake-up is retried until it lands, someone took the overflow, or no worker is between
@@ -217,7 +219,11 @@ impl Shared {
     /// written by the worker: one of the two sides sees the other.
     pub(crate) fn wake_a_worker(&self, tx: &Sender<Envelope>) {
         if self.capacity > 0 {
-            let _ = tx.try_send(Envelope::Wake);
+            // Only an empty queue can have a worker blocked on it; and a wake-up sent into a
+            // queue with jobs would take a slot a producer may be waiting for.
+            if tx.is_empty() {
+                let _ = tx.try_send(Envelope::Wake);
+            }
             return;
         }
         while self.flags.0.overflow.load(Ordering::SeqCst) > 0
