@@ -394,7 +394,10 @@ impl WorkerPool {
     /// up to [`MAX_NESTING`](crate::MAX_NESTING) deep, on a helper thread past that), so it
     /// finishes even when every worker is waiting; a job accepted after the call is never run
     /// beneath it (it might wait for the waiting job, or take a lock it holds), but set aside
-    /// for the workers, ahead of the queue ([`Stats::overflow`]).
+    /// for the workers, ahead of the queue ([`Stats::overflow`]). (A job it runs that calls
+    /// `wait_idle` in turn runs the jobs accepted before *that* call, which may include jobs
+    /// accepted after the outer call: the outer wait waits for those too, through the inner
+    /// one, so running them there creates no wait that was not already there.)
     ///
     /// # Examples
     ///
