@@ -260,16 +260,6 @@ where
         }
     }
 
-    /// [`Runner::too_deep`], unless another thread has claimed the job meanwhile.
-    #[cold]
-    fn too_deep_unless_claimed(&self) {
-        let pool = match &lock(&self.inner).state {
-            State::Queued(_, pool) => Arc::clone(pool),
-            _ => return,
-        };
-        pool.too_deep("join");
-    }
-
     /// Takes the closure back out of a slot that was never handed to anyone (a failed
     /// `try_spawn`).
     pub(crate) fn take_unclaimed(&self) -> Option<F> {
@@ -397,8 +387,8 @@ where
                 State::Queued(_, pool) => Some(Arc::clone(pool)),
                 _ => None,
             };
-            if pool.is_some_and(|pool| !pool.can_nest()) {
-                self.too_deep_unless_claimed();
+            if let Some(pool) = pool.filter(|pool| !pool.can_nest()) {
+                pool.too_deep("join");
             }
             if let Some((job, shared)) = self.claim() {
                 let pool = Arc::clone(&shared);

@@ -23,9 +23,8 @@ impl Shared {
         work: Work,
         send: impl FnOnce(Envelope) -> Result<(), Envelope>,
     ) -> Result<(), Work> {
-        let stamp = self.accept();
-        work.set_stamp(stamp);
-        match send(Envelope::new(work, stamp)) {
+        let (envelope, stamp) = self.seal(work);
+        match send(envelope) {
             Ok(()) => {
                 self.notify_idle_waiters();
                 Ok(())
@@ -38,6 +37,14 @@ impl Shared {
                 }
             }
         }
+    }
+
+    /// Counts `work` as accepted and seals it with its stamp, for the queue or the overflow.
+    #[inline]
+    fn seal(&self, work: Work) -> (Envelope, Stamp) {
+        let stamp = self.accept();
+        work.set_stamp(stamp);
+        (Envelope::new(work, stamp), stamp)
     }
 
     /// Hands `work` to the queue, waiting while it is full: until `deadline` if there is one
@@ -120,9 +127,7 @@ impl Shared {
         } else if self.flags.0.overflow.load(Ordering::Relaxed) < self.workers + self.capacity
             || !self.helper_available()
         {
-            let stamp = self.accept();
-            work.set_stamp(stamp);
-            self.overflow(Envelope::new(work, stamp), tx);
+            self.overflow(self.seal(work).0, tx);
             self.notify_idle_waiters();
         } else {
             self.run_nested(|| self.run_inline(work));
@@ -132,33 +137,33 @@ impl Shared {
     /// Holds a re-entrant job beyond the queue's capacity, at the back of the overflow, and
     /// makes sure a worker will look (see [`wake_a_worker`](Self::wake_a_worker)).
     fn overflow(&self, envelope: Envelope, tx: &Sender<Envelope>) {
-        {
-            let mut overflow = lock(&self.overflow);
-            overflow.push_back(envelope);
-            self.flags
-                .0
-                .overflow
-                .store(overflow.len(), Ordering::SeqCst);
-        }
+        self.with_overflow(|overflow| overflow.push_back(envelope));
         self.wake_a_worker(tx);
+    }
+
+    /// Runs `f` on the overflow under its lock, then publishes its length to the workers' flag.
+    /// Every change to the overflow goes through here, so the two never disagree.
+    fn with_overflow<T>(&self, f: impl FnOnce(&mut VecDeque<Envelope>) -> T) -> T {
+        let mut overflow = lock(&self.overflow);
+        let result = f(&mut overflow);
+        self.flags
+            .0
+            .overflow
+            .store(overflow.len(), Ordering::SeqCst);
+        result
     }
 
     /// Puts what `wait_idle` took out of the queue and may not run at the front of the overflow,
     /// in the order it came (it preceded everything still queued), and makes sure a worker will
     /// look. Wake-ups among it are not kept: one is sent again.
     pub(super) fn set_aside(&self, aside: VecDeque<Envelope>, tx: &Sender<Envelope>) {
-        {
-            let mut overflow = lock(&self.overflow);
+        self.with_overflow(|overflow| {
             for envelope in aside.into_iter().rev() {
                 if !matches!(envelope, Envelope::Wake) {
                     overflow.push_front(envelope);
                 }
             }
-            self.flags
-                .0
-                .overflow
-                .store(overflow.len(), Ordering::SeqCst);
-        }
+        });
         self.wake_a_worker(tx);
     }
 
@@ -168,21 +173,15 @@ impl Shared {
         if self.flags.0.overflow.load(Ordering::SeqCst) == 0 {
             return None;
         }
-        let mut overflow = lock(&self.overflow);
-        let i = overflow.iter().position(wanted)?;
-        let envelope = overflow.remove(i);
-        self.flags
-            .0
-            .overflow
-            .store(overflow.len(), Ordering::SeqCst);
-        envelope
+        self.with_overflow(|overflow| {
+            let i = overflow.iter().position(wanted)?;
+            overflow.remove(i)
+        })
     }
 
     /// Every job held in the overflow, in order (for `shutdown_now`).
     pub(crate) fn drain_overflow(&self) -> VecDeque<Envelope> {
-        let mut overflow = lock(&self.overflow);
-        self.flags.0.overflow.store(0, Ordering::SeqCst);
-        std::mem::take(&mut *overflow)
+        self.with_overflow(std::mem::take)
     }
 
     /// Takes the first job of the overflow, if any. The workers call it before every dequeue:
@@ -197,13 +196,7 @@ impl Shared {
 
     #[cold]
     fn take_overflow_slow(&self) -> Option<Envelope> {
-        let mut overflow = lock(&self.overflow);
-        let envelope = overflow.pop_front();
-        self.flags
-            .0
-            .overflow
-            .store(overflow.len(), Ordering::SeqCst);
-        envelope
+        self.with_overflow(VecDeque::pop_front)
     }
 
     /// Makes sure that some worker looks at the overflow after `envelope` went in.
@@ -211,11 +204,10 @@ impl Shared {
     /// Workers look before every dequeue, so only a worker blocked on an empty queue could miss
     /// it: a [`Envelope::Wake`] sent into the empty queue reaches such a worker. If the queue
     /// holds jobs, no worker is blocked on it, and the one that takes the next job looks at the
-    /// overflow after it. At capacity 0 a send succeeds only
-    /// while a worker is blocked in `recv`; a worker that is about to block but has not yet is
-    /// counted in `looking` (from before its look at the overflow until its `recv` returns), so
-    /// the wake-up is retried until it lands, someone took the overflow, or no worker is between
-    /// its look and its `recv`. SeqCst pairs the overflow count written above with `looking`
+    /// overflow after it. At capacity 0 a send succeeds only while a worker is blocked in
+    /// `recv`; a worker that is about to block but has not yet is counted in `looking` (from
+    /// before its look at the overflow until its `recv` returns), so the wake-up is retried until
+    /// it lands, someone took the overflow, or no worker is between its look and its `recv`. SeqCst pairs the overflow count written above with `looking`
     /// written by the worker: one of the two sides sees the other.
     pub(crate) fn wake_a_worker(&self, tx: &Sender<Envelope>) {
         if self.capacity > 0 {
